@@ -1,0 +1,63 @@
+/** Loads the native addon (built by node-gyp into build/Release) and gives it types. */
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+import { AxisError } from '../ts/errors/index.js';
+
+export interface NativeView {
+  /** Key in the shared key buffer. -1: absent; a number: bytes of the kv in the out buffer; a Buffer: a kv too large for it. */
+  get(keyLen: number, revision: number): number | Buffer;
+  /** Packed range request → u64 view revision | packed range result. */
+  range(request: Buffer): Buffer;
+  history(keyLen: number, from: number, to: number): Buffer;
+  /** u64 view revision | packed changes. */
+  changes(from: number, to: number, limit: number): Buffer;
+}
+
+export interface NativeSnapshot extends NativeView {
+  readonly revision: number;
+  readonly compactRevision: number;
+  release(): void;
+}
+
+export interface NativeStatus {
+  revision: number;
+  compactRevision: number;
+  dbSize: number;
+  dbSizeInUse: number;
+  compacting: boolean;
+}
+
+export interface NativeStore extends NativeView {
+  open(): Promise<void>;
+  /** A batch of packed write requests → their packed results, once committed. */
+  write(batch: Buffer): Promise<Buffer>;
+  waitCompaction(floor: number): Promise<void>;
+  snapshot(): NativeSnapshot;
+  status(): NativeStatus;
+  close(): Promise<void>;
+}
+
+interface Addon {
+  NativeStore: new (
+    dir: string,
+    mapSize: number,
+    maxReaders: number,
+    noSync: boolean,
+    keyBuffer: Buffer,
+    outBuffer: Buffer,
+  ) => NativeStore;
+  setErrorClass(cls: new (code: string, message: string) => Error): void;
+}
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const require = createRequire(import.meta.url);
+
+function load(): Addon {
+  const file = process.env.AXIS_ADDON ?? path.join(root, 'build', 'Release', 'axis.node');
+  const addon = require(file) as Addon;
+  addon.setErrorClass(AxisError as unknown as new (code: string, message: string) => Error);
+  return addon;
+}
+
+export const addon: Addon = load();

@@ -1,0 +1,331 @@
+#include "apply.h"
+
+#include <vector>
+
+namespace axis {
+
+namespace {
+enum Op : uint8_t { kPut = 1, kDelete = 2, kRange = 3, kTxn = 4 };
+enum Target : uint8_t { kValue = 0, kVersion = 1, kCreate = 2, kMod = 3, kLease = 4 };
+enum Result : uint8_t { kEqual = 0, kNotEqual = 1, kLess = 2, kGreater = 3 };
+Status malformed() { return Status::Error("AXIS_INVALID_ARGUMENT", "malformed write request"); }
+}  // namespace
+
+Apply::~Apply() {
+  // Write-transaction cursors must go before the transaction ends.
+  if (hist_) mdb_cursor_close(hist_);
+  if (revs_) mdb_cursor_close(revs_);
+}
+
+Status Apply::open() {
+  if (!hist_) AXIS_MDB(mdb_cursor_open(txn_, dbs_.hist, &hist_), "open cursor");
+  if (!revs_) AXIS_MDB(mdb_cursor_open(txn_, dbs_.revs, &revs_), "open cursor");
+  return Status::Ok();
+}
+
+View Apply::view() {
+  View v;
+  v.txn = txn_;
+  v.hist = hist_;
+  v.revs = revs_;
+  v.rev = wrote_ ? state_.rev + 1 : state_.rev;  // reads in a txn see its earlier writes
+  v.compact = state_.compact;
+  return v;
+}
+
+Status Apply::request(Reader& in, Writer& out) {
+  AXIS_TRY(open());
+  uint8_t kind = in.u8();
+  if (kind == 1) {
+    sub_ = 0;
+    wrote_ = false;
+    out.u8(0);
+    size_t revAt = out.mark();
+    out.u64(0);
+    AXIS_TRY(txnBody(in, out, true));
+    if (!in.ok) return malformed();
+    if (wrote_) {
+      state_.rev++;
+      dirty_ = true;
+    }
+    wrote_ = false;
+    out.patch64(revAt, state_.rev);
+    return Status::Ok();
+  }
+  if (kind == 2) {
+    uint64_t rev = in.u64();
+    if (!in.ok) return malformed();
+    if (rev > state_.rev) {
+      return Status::Error("AXIS_FUTURE_REVISION", "cannot compact to " + std::to_string(rev) +
+                                                       ", after the current revision " + std::to_string(state_.rev));
+    }
+    if (rev <= state_.compact) {
+      return Status::Error("AXIS_COMPACTED", "revision " + std::to_string(rev) + " is already compacted (floor " +
+                                                 std::to_string(state_.compact) + ")");
+    }
+    state_.compact = rev;
+    AXIS_TRY(writeMeta(txn_, dbs_, "compact", rev));
+    out.u8(0);
+    out.u64(state_.rev);
+    return Status::Ok();
+  }
+  return malformed();
+}
+
+Status Apply::finish() {
+  if (dirty_) AXIS_TRY(writeMeta(txn_, dbs_, "rev", state_.rev));
+  dirty_ = false;
+  return Status::Ok();
+}
+
+Status Apply::txnBody(Reader& in, Writer& out, bool exec) {
+  uint32_t ncmp = in.u32();
+  bool holds = true;
+  for (uint32_t i = 0; i < ncmp && in.ok; i++) {
+    bool h = true;
+    AXIS_TRY(compare(in, exec, h));
+    holds = holds && h;
+  }
+  if (exec) out.u8(holds ? 1 : 0);
+  size_t nAt = exec ? out.placeholder32() : 0;
+  uint32_t executed = 0;
+  for (int branch = 0; branch < 2 && in.ok; branch++) {
+    bool run = exec && (branch == 0) == holds;
+    uint32_t nops = in.u32();
+    for (uint32_t i = 0; i < nops && in.ok; i++) AXIS_TRY(op(in, out, run, executed));
+  }
+  if (!in.ok) return malformed();
+  if (exec) out.patch32(nAt, executed);
+  return Status::Ok();
+}
+
+Status Apply::op(Reader& in, Writer& out, bool exec, uint32_t& executed) {
+  uint8_t type = in.u8();
+  if (exec) {
+    out.u8(type);
+    executed++;
+  }
+  switch (type) {
+    case kPut: return put(in, out, exec);
+    case kDelete: return del(in, out, exec);
+    case kRange: return range(in, out, exec);
+    case kTxn: return txnBody(in, out, exec);
+    default: return malformed();
+  }
+}
+
+Status Apply::compare(Reader& in, bool exec, bool& holds) {
+  uint8_t target = in.u8(), result = in.u8();
+  KeyRange range;
+  if (!range.read(in) || target > kLease || result > kGreater) return malformed();
+  const uint8_t* want = nullptr;
+  size_t wantLen = 0;
+  uint64_t num = 0;
+  if (target == kValue) in.bytes(want, wantLen);
+  else num = in.u64();
+  if (!in.ok) return malformed();
+  if (!exec) return Status::Ok();
+  auto check = [&](const Version* v) {
+    int c;
+    if (target == kValue) {
+      c = compareKeys(v->value, v->valueLen, want, wantLen);
+    } else {
+      uint64_t have = target == kVersion ? v->version : target == kCreate ? v->create : target == kMod ? v->rev : v->lease;
+      c = have < num ? -1 : have > num ? 1 : 0;
+    }
+    switch (result) {
+      case kEqual: return c == 0;
+      case kNotEqual: return c != 0;
+      case kLess: return c < 0;
+      default: return c > 0;
+    }
+  };
+  View v = view();
+  bool any = false;
+  holds = true;
+  AXIS_TRY(visitKeys(hist_, range, v.rev, [&](const Version& ver) {
+    if (ver.tombstone()) return true;
+    any = true;
+    holds = check(&ver);
+    return holds;
+  }));
+  if (!any) {
+    // etcd: a value compare on a missing key fails; the others compare against zero.
+    Version zero;
+    holds = target != kValue && check(&zero);
+  }
+  return Status::Ok();
+}
+
+Status Apply::writeVersion(const uint8_t* key, size_t keyLen, const uint8_t* header, const uint8_t* value,
+                           size_t valueLen, bool tombstone) {
+  uint64_t rev = state_.rev + 1;
+  histKey(scratch_, key, keyLen, rev);
+  MDB_val k{scratch_.size(), &scratch_[0]}, v{kHistHeader + valueLen, nullptr};
+  AXIS_MDB(mdb_put(txn_, dbs_.hist, &k, &v, MDB_RESERVE), "write version");
+  memcpy(v.mv_data, header, kHistHeader);
+  if (valueLen) memcpy(static_cast<uint8_t*>(v.mv_data) + kHistHeader, value, valueLen);
+
+  uint8_t rk[12];
+  putBE64(rk, rev);
+  putBE32(rk + 8, sub_);
+  MDB_val ck{12, rk}, cv{1 + keyLen, nullptr};
+  AXIS_MDB(mdb_put(txn_, dbs_.revs, &ck, &cv, MDB_RESERVE), "write change");
+  static_cast<uint8_t*>(cv.mv_data)[0] = tombstone ? 1 : 0;
+  memcpy(static_cast<uint8_t*>(cv.mv_data) + 1, key, keyLen);
+  sub_++;
+  wrote_ = true;
+  return Status::Ok();
+}
+
+static void header(uint8_t* h, uint8_t flags, uint32_t sub, uint64_t create, uint64_t version, uint64_t lease) {
+  h[0] = flags;
+  memcpy(h + 1, &sub, 4);
+  memcpy(h + 5, &create, 8);
+  memcpy(h + 13, &version, 8);
+  memcpy(h + 21, &lease, 8);
+}
+
+Status Apply::put(Reader& in, Writer& out, bool exec) {
+  const uint8_t *key, *value;
+  size_t keyLen, valueLen;
+  in.bytes(key, keyLen);
+  in.bytes(value, valueLen);
+  uint64_t lease = in.u64();
+  uint8_t flags = in.u8();
+  if (!in.ok || keyLen == 0) return malformed();
+  if (!exec) return Status::Ok();
+  Version prev;
+  bool found;
+  AXIS_TRY(findVersion(hist_, key, keyLen, kRevMax, prev, found));
+  bool live = found && !prev.tombstone();
+  if ((flags & 6) && !live) {
+    return Status::Error("AXIS_KEY_NOT_FOUND", "ignoreValue/ignoreLease need an existing key");
+  }
+  bool withPrev = (flags & 1) && live;
+  out.u8(withPrev ? 1 : 0);
+  if (withPrev) writeKv(out, prev, false);
+  std::string kept;
+  if (flags & 2) {
+    kept.assign(reinterpret_cast<const char*>(prev.value), prev.valueLen);  // prev's page may move on write
+    value = reinterpret_cast<const uint8_t*>(kept.data());
+    valueLen = kept.size();
+  }
+  if (flags & 4) lease = prev.lease;
+  uint8_t h[kHistHeader];
+  header(h, 0, sub_, live ? prev.create : state_.rev + 1, live ? prev.version + 1 : 1, lease);
+  return writeVersion(key, keyLen, h, value, valueLen, false);
+}
+
+Status Apply::del(Reader& in, Writer& out, bool exec) {
+  KeyRange range;
+  if (!range.read(in)) return malformed();
+  uint8_t flags = in.u8();
+  if (!in.ok) return malformed();
+  if (!exec) return Status::Ok();
+  std::vector<std::string> keys;
+  size_t countAt = out.mark();
+  out.u64(0);
+  size_t nAt = out.placeholder32();
+  uint32_t n = 0;
+  View v = view();
+  AXIS_TRY(visitKeys(hist_, range, v.rev, [&](const Version& ver) {
+    if (ver.tombstone()) return true;
+    keys.emplace_back(reinterpret_cast<const char*>(ver.key), ver.keyLen);
+    if (flags & 1) {
+      writeKv(out, ver, false);
+      n++;
+    }
+    return true;
+  }));
+  out.patch64(countAt, keys.size());
+  out.patch32(nAt, n);
+  uint8_t h[kHistHeader];
+  for (const std::string& k : keys) {
+    header(h, kTombstone, sub_, 0, 0, 0);
+    AXIS_TRY(writeVersion(reinterpret_cast<const uint8_t*>(k.data()), k.size(), h, nullptr, 0, true));
+  }
+  return Status::Ok();
+}
+
+Status Apply::range(Reader& in, Writer& out, bool exec) {
+  KeyRange range;
+  RangeOpts opts;
+  if (!range.read(in)) return malformed();
+  opts.read(in);
+  if (!in.ok) return malformed();
+  if (!exec) return Status::Ok();
+  View v = view();
+  return scanRange(v, range, opts, out);
+}
+
+Status compactChunk(MDB_txn* txn, const Dbs& dbs, uint64_t floor, size_t budget, uint8_t at[12], bool& done) {
+  done = false;
+  MDB_cursor* revs = nullptr;
+  MDB_cursor* hist = nullptr;
+  AXIS_MDB(mdb_cursor_open(txn, dbs.revs, &revs), "open cursor");
+  struct Close {
+    MDB_cursor*& a;
+    MDB_cursor*& b;
+    ~Close() {
+      if (a) mdb_cursor_close(a);
+      if (b) mdb_cursor_close(b);
+    }
+  } close{revs, hist};
+  AXIS_MDB(mdb_cursor_open(txn, dbs.hist, &hist), "open cursor");
+
+  std::string key, seek;
+  std::vector<std::string> doomed;
+  for (size_t visited = 0;; visited++) {
+    MDB_val k{12, at}, v;
+    int rc = mdb_cursor_get(revs, &k, &v, MDB_SET_RANGE);
+    if (rc == MDB_NOTFOUND) break;
+    AXIS_MDB(rc, "compact: read change");
+    if (k.mv_size != 12 || v.mv_size < 1) return Status::Error("AXIS_STORAGE", "corrupt revs entry");
+    uint64_t rev = getBE64(static_cast<const uint8_t*>(k.mv_data));
+    if (rev > floor) break;
+    if (visited == budget) return Status::Ok();  // more to do in the next chunk
+    memcpy(at, k.mv_data, 12);
+    key.assign(static_cast<const char*>(v.mv_data) + 1, v.mv_size - 1);
+    if (rev < floor) AXIS_MDB(mdb_cursor_del(revs, 0), "compact: drop change");
+    // The key's newest version at or below the floor is what reads at the floor see: keep it
+    // (unless it is a deletion below the floor), drop everything older.
+    Version ver;
+    bool found;
+    const uint8_t* kp = reinterpret_cast<const uint8_t*>(key.data());
+    AXIS_TRY(findVersion(hist, kp, key.size(), floor, ver, found));
+    doomed.clear();
+    if (found) {
+      bool dropNewest = ver.tombstone() && ver.rev < floor;
+      uint64_t newest = ver.rev;
+      if (dropNewest) {
+        histKey(seek, kp, key.size(), newest);
+        doomed.push_back(seek);
+      }
+      MDB_val hk, hv;
+      while ((rc = mdb_cursor_get(hist, &hk, &hv, MDB_NEXT)) == MDB_SUCCESS) {
+        if (!parseHist(hk, hv, ver)) return corruptEntry();
+        if (!sameKey(ver, kp, key.size())) break;
+        doomed.emplace_back(static_cast<const char*>(hk.mv_data), hk.mv_size);
+      }
+      if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) return Status::Lmdb(rc, "compact: scan versions");
+      for (std::string& d : doomed) {
+        MDB_val dk{d.size(), &d[0]};
+        AXIS_MDB(mdb_del(txn, dbs.hist, &dk, nullptr), "compact: drop version");
+      }
+    }
+    // Continue after this change entry (it may have been kept, at the floor).
+    uint64_t r = getBE64(at);
+    uint32_t s = getBE32(at + 8);
+    if (s == UINT32_MAX) {
+      putBE64(at, r + 1);
+      putBE32(at + 8, 0);
+    } else {
+      putBE32(at + 8, s + 1);
+    }
+  }
+  done = true;
+  return Status::Ok();
+}
+
+}  // namespace axis

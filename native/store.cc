@@ -1,0 +1,274 @@
+#include "store.h"
+
+#include <sys/stat.h>
+
+#include "reads.h"
+
+namespace axis {
+
+void throwStatus(Napi::Env env, const Status& s) {
+  AddonData* data = env.GetInstanceData<AddonData>();
+  Napi::Object err = data->errorClass.New({Napi::String::New(env, s.code), Napi::String::New(env, s.message)});
+  Napi::Error(env, err).ThrowAsJavaScriptException();
+}
+
+static Napi::Value fail(Napi::Env env, const char* code, const char* message) {
+  throwStatus(env, Status::Error(code, message));
+  return env.Undefined();
+}
+
+Napi::Function Store::Init(Napi::Env env) {
+  return DefineClass(env, "NativeStore",
+                     {
+                         InstanceMethod<&Store::Open>("open"),
+                         InstanceMethod<&Store::Get>("get"),
+                         InstanceMethod<&Store::Range>("range"),
+                         InstanceMethod<&Store::History>("history"),
+                         InstanceMethod<&Store::Changes>("changes"),
+                         InstanceMethod<&Store::Write>("write"),
+                         InstanceMethod<&Store::WaitCompaction>("waitCompaction"),
+                         InstanceMethod<&Store::TakeSnapshot>("snapshot"),
+                         InstanceMethod<&Store::Status_>("status"),
+                         InstanceMethod<&Store::Close>("close"),
+                     });
+}
+
+// new NativeStore(path, mapSize, maxReaders, noSync, keyBuffer, outBuffer)
+Store::Store(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Store>(info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 6 || !info[0].IsString() || !info[4].IsBuffer() || !info[5].IsBuffer()) {
+    fail(env, "AXIS_INVALID_ARGUMENT", "NativeStore(path, mapSize, maxReaders, noSync, keyBuffer, outBuffer)");
+    return;
+  }
+  config_.path = info[0].As<Napi::String>().Utf8Value();
+  config_.mapSize = static_cast<size_t>(info[1].As<Napi::Number>().Int64Value());
+  config_.maxReaders = info[2].As<Napi::Number>().Uint32Value();
+  config_.noSync = info[3].ToBoolean().Value();
+  auto key = info[4].As<Napi::Buffer<uint8_t>>();
+  auto out = info[5].As<Napi::Buffer<uint8_t>>();
+  keyRef_ = Napi::Persistent(key.As<Napi::Object>());
+  outRef_ = Napi::Persistent(out.As<Napi::Object>());
+  keyBuf_ = key.Data();
+  keyBufLen_ = key.Length();
+  outBuf_ = out.Data();
+  outBufLen_ = out.Length();
+  napiEnv_ = env;
+}
+
+Store::~Store() {
+  if (writer_) atExit(this);
+  if (hooked_) napi_remove_env_cleanup_hook(napiEnv_, atExit, this);
+}
+
+// At process exit (or if a store is collected while open): stop the writer, close the views.
+void Store::atExit(void* self) {
+  Store* store = static_cast<Store*>(self);
+  store->hooked_ = false;
+  if (!store->writer_) return;
+  if (store->state_ == kOpen || store->state_ == kOpening) {
+    Job* job = new Job(Job::kClose);
+    store->writer_->submit(job);  // leaked with the process; the writer must see it to stop
+  }
+  store->writer_->join();
+  store->shutdown();
+  store->state_ = kClosed;
+}
+
+Napi::Promise Store::enqueue(Napi::Env env, Job* job) {
+  auto deferred = new Napi::Promise::Deferred(env);
+  Napi::Promise promise = deferred->Promise();
+  job->deferred = deferred;
+  if (pending_++ == 0) wake_.Ref(env);
+  writer_->submit(job);
+  return promise;
+}
+
+Napi::Value Store::Open(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (state_ != kNew) return fail(env, "AXIS_INVALID_ARGUMENT", "the store was opened already");
+  state_ = kOpening;
+  wake_ = Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}),
+                                        "axis-writer", 0, 1);
+  wake_.Unref(env);
+  Napi::ThreadSafeFunction wake = wake_;
+  writer_ = std::make_unique<WriterThread>(config_, [this, wake]() mutable {
+    wake.NonBlockingCall([this](Napi::Env env, Napi::Function) { drain(env); });
+  });
+  napi_add_env_cleanup_hook(env, atExit, this);
+  hooked_ = true;
+  Ref();  // an open store stays alive until closed
+  return enqueue(env, new Job(Job::kOpen));
+}
+
+void Store::drain(Napi::Env env) {
+  if (!writer_) return;
+  for (Job* job : writer_->takeDone()) {
+    Napi::HandleScope scope(env);
+    auto deferred = static_cast<Napi::Promise::Deferred*>(job->deferred);
+    Napi::Value result = env.Undefined();
+    if (job->kind == Job::kOpen && !job->status.ok()) {
+      writer_->join();
+      shutdown();
+      state_ = kClosed;
+    } else if (job->kind == Job::kOpen) {
+      state_ = kOpen;
+    } else if (job->kind == Job::kClose) {
+      writer_->join();
+      shutdown();
+      state_ = kClosed;
+    } else if (job->kind == Job::kWrite && job->status.ok()) {
+      result = Napi::Buffer<char>::Copy(env, job->output.data(), job->output.size());
+    }
+    if (job->status.ok()) {
+      deferred->Resolve(result);
+    } else {
+      AddonData* data = env.GetInstanceData<AddonData>();
+      deferred->Reject(data->errorClass.New({Napi::String::New(env, job->status.code),
+                                             Napi::String::New(env, job->status.message)}));
+    }
+    delete deferred;
+    delete job;
+    if (--pending_ == 0 && wake_) wake_.Unref(env);
+  }
+  if (state_ == kClosed && writer_) {
+    wake_.Release();
+    wake_ = Napi::ThreadSafeFunction();
+    writer_.reset();
+    if (hooked_) napi_remove_env_cleanup_hook(napiEnv_, atExit, this);
+    hooked_ = false;
+    Unref();
+  }
+}
+
+void Store::shutdown() {
+  while (!snapshots_.empty()) (*snapshots_.begin())->release();
+  if (view_.hist) mdb_cursor_close(view_.hist);
+  if (view_.revs) mdb_cursor_close(view_.revs);
+  if (view_.txn) mdb_txn_abort(view_.txn);
+  view_ = View();
+  if (writer_) writer_->closeEnv();
+}
+
+View* Store::latest(Napi::Env env) {
+  if (state_ != kOpen) {
+    fail(env, "AXIS_CLOSED", "the store is closed");
+    return nullptr;
+  }
+  uint64_t seq = writer_->commitSeq.load(std::memory_order_acquire);
+  int rc = MDB_SUCCESS;
+  if (!view_.txn) {
+    rc = mdb_txn_begin(lmdb(), nullptr, MDB_RDONLY, &view_.txn);
+  } else if (seq != viewSeq_) {
+    mdb_txn_reset(view_.txn);
+    rc = mdb_txn_renew(view_.txn);
+    if (rc == MDB_SUCCESS) rc = mdb_cursor_renew(view_.txn, view_.hist);
+    if (rc == MDB_SUCCESS) rc = mdb_cursor_renew(view_.txn, view_.revs);
+  } else {
+    return &view_;
+  }
+  Status s = Status::Lmdb(rc, "begin read");
+  if (s.ok()) s = view_.load(dbs());
+  if (!s.ok()) {
+    if (view_.hist) mdb_cursor_close(view_.hist);
+    if (view_.revs) mdb_cursor_close(view_.revs);
+    if (view_.txn) mdb_txn_abort(view_.txn);
+    view_ = View();
+    throwStatus(env, s);
+    return nullptr;
+  }
+  viewSeq_ = seq;
+  return &view_;
+}
+
+Napi::Value Store::Get(const Napi::CallbackInfo& info) {
+  View* v = latest(info.Env());
+  return v ? readGet(info, *v, {keyBuf_, outBuf_, outBufLen_}) : info.Env().Undefined();
+}
+
+Napi::Value Store::Range(const Napi::CallbackInfo& info) {
+  View* v = latest(info.Env());
+  return v ? readRange(info, *v) : info.Env().Undefined();
+}
+
+Napi::Value Store::History(const Napi::CallbackInfo& info) {
+  View* v = latest(info.Env());
+  return v ? readHistory(info, *v, {keyBuf_, outBuf_, outBufLen_}) : info.Env().Undefined();
+}
+
+Napi::Value Store::Changes(const Napi::CallbackInfo& info) {
+  View* v = latest(info.Env());
+  return v ? readChanges(info, *v) : info.Env().Undefined();
+}
+
+Napi::Value Store::Write(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (state_ != kOpen) return fail(env, "AXIS_CLOSED", "the store is closed");
+  auto buf = info[0].As<Napi::Buffer<char>>();
+  Job* job = new Job(Job::kWrite);
+  job->input.assign(buf.Data(), buf.Length());
+  return enqueue(env, job);
+}
+
+Napi::Value Store::WaitCompaction(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (state_ != kOpen) return fail(env, "AXIS_CLOSED", "the store is closed");
+  Job* job = new Job(Job::kWaitCompaction);
+  job->target = static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value());
+  return enqueue(env, job);
+}
+
+Napi::Value Store::TakeSnapshot(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (state_ != kOpen) return fail(env, "AXIS_CLOSED", "the store is closed");
+  Napi::Object snap = env.GetInstanceData<AddonData>()->snapshotClass.New({Value()});
+  if (env.IsExceptionPending()) return env.Undefined();
+  snapshots_.insert(Snapshot::Unwrap(snap));
+  return snap;
+}
+
+Napi::Value Store::Status_(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  View* v = latest(env);
+  if (!v) return env.Undefined();
+  MDB_envinfo ei;
+  MDB_stat st;
+  Status s = Status::Lmdb(mdb_env_info(lmdb(), &ei), "env info");
+  if (s.ok()) s = Status::Lmdb(mdb_env_stat(lmdb(), &st), "env stat");
+  // Free pages are listed in LMDB's free DB (dbi 0): count them to tell the size in use.
+  size_t freePages = 0;
+  MDB_cursor* c = nullptr;
+  if (s.ok()) s = Status::Lmdb(mdb_cursor_open(v->txn, 0, &c), "open free list");
+  if (s.ok()) {
+    MDB_val k, d;
+    int rc;
+    while ((rc = mdb_cursor_get(c, &k, &d, MDB_NEXT)) == MDB_SUCCESS) {
+      if (d.mv_size >= sizeof(size_t)) freePages += *static_cast<const size_t*>(d.mv_data);
+    }
+    if (rc != MDB_NOTFOUND) s = Status::Lmdb(rc, "read free list");
+    mdb_cursor_close(c);
+  }
+  struct stat fst;
+  std::string file = config_.path + "/data.mdb";
+  double fileSize = ::stat(file.c_str(), &fst) == 0 ? static_cast<double>(fst.st_size) : 0;
+  if (!s.ok()) {
+    throwStatus(env, s);
+    return env.Undefined();
+  }
+  double used = static_cast<double>(ei.me_last_pgno + 1 - freePages) * st.ms_psize;
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("revision", Napi::Number::New(env, static_cast<double>(v->rev)));
+  o.Set("compactRevision", Napi::Number::New(env, static_cast<double>(v->compact)));
+  o.Set("dbSize", Napi::Number::New(env, fileSize));
+  o.Set("dbSizeInUse", Napi::Number::New(env, used));
+  o.Set("compacting", Napi::Boolean::New(env, writer_->compacting.load()));
+  return o;
+}
+
+Napi::Value Store::Close(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (state_ != kOpen) return fail(env, "AXIS_CLOSED", "the store is not open");
+  state_ = kClosing;
+  return enqueue(env, new Job(Job::kClose));
+}
+
+}  // namespace axis

@@ -1,0 +1,37 @@
+/**
+ * One error class for all of Axis. `code` is stable: programs switch on it;
+ * `message` is for people and may change.
+ */
+export const ErrorCode = {
+  INVALID_ARGUMENT: 'AXIS_INVALID_ARGUMENT',
+  EMPTY_KEY: 'AXIS_EMPTY_KEY',
+  KEY_TOO_LARGE: 'AXIS_KEY_TOO_LARGE',
+  VALUE_TOO_LARGE: 'AXIS_VALUE_TOO_LARGE',
+  INVALID_RANGE: 'AXIS_INVALID_RANGE',
+  FUTURE_REVISION: 'AXIS_FUTURE_REVISION',
+  COMPACTED: 'AXIS_COMPACTED',
+  CLOSED: 'AXIS_CLOSED',
+  ALREADY_OPEN: 'AXIS_ALREADY_OPEN',
+  DUPLICATE_KEY: 'AXIS_DUPLICATE_KEY',
+  TOO_MANY_OPS: 'AXIS_TOO_MANY_OPS',
+  KEY_NOT_FOUND: 'AXIS_KEY_NOT_FOUND',
+  SNAPSHOT_RELEASED: 'AXIS_SNAPSHOT_RELEASED',
+  TOO_MANY_SNAPSHOTS: 'AXIS_TOO_MANY_SNAPSHOTS',
+  NO_SPACE: 'AXIS_NO_SPACE',
+  STORAGE: 'AXIS_STORAGE',
+} as const;
+
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+export class AxisError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string) {
+    super(message);
+    this.name = 'AxisError';
+    this.code = code;
+  }
+}
+
+export function isAxisError(err: unknown, code?: ErrorCode): err is AxisError {
+  return err instanceof AxisError && (code === undefined || err.code === code);
+}

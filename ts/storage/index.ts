@@ -1,0 +1,3 @@
+export { open, Store } from './store.js';
+export { prefixEnd } from './validate.js';
+export * from './types.js';

@@ -1,0 +1,323 @@
+/** The embedded store: a multi-version KV over the native addon. Reads are synchronous; writes are batched per turn. */
+import fs from 'node:fs/promises';
+import { addon, type NativeSnapshot, type NativeStore, type NativeView } from '../../bindings/index.js';
+import { AxisError, ErrorCode } from '../errors/index.js';
+import {
+  Decoder, Encoder, RequestKind, decodeChanges, decodeDelete, decodeRange, decodeTxnResult, encodeDelete, encodePut,
+  encodeRange, encodeRangeOptions, encodeTxnBody, kvFromShared, putFlags,
+} from './codec.js';
+import {
+  Limits, type Bytes, type ChangesOptions, type ChangesResult, type CompactOptions, type DeleteOptions,
+  type DeleteResult, type Event, type HistoryOptions, type KV, type KVRead, type KeyValue, type OpenOptions,
+  type PutOptions, type PutResult, type RangeOptions, type RangeResult, type ReadOptions, type Snapshot,
+  type StoreStatus, type TxnRequest, type TxnResult,
+} from './types.js';
+import { checkCount, checkKey, checkRange, checkRangeOptions, checkTxn, checkValue, prefixEnd, toBuffer } from './validate.js';
+
+const GiB = 1024 * 1024 * 1024;
+/** Data directories open in this process: LMDB must never open one environment twice. */
+const openDirs = new Set<string>();
+
+function closedError(): AxisError {
+  return new AxisError(ErrorCode.CLOSED, 'the store is closed');
+}
+
+/** Reads against one native view (the store's latest, or a snapshot's pinned one). */
+class ViewReader implements KVRead {
+  constructor(
+    protected readonly view: NativeView,
+    private readonly keyBuf: Buffer,
+    private readonly outBuf: Buffer,
+    private readonly rangeEnc: Encoder,
+  ) {}
+
+  protected check(): void {}
+
+  /** Writes the key into the shared key buffer; strings short enough skip an allocation. */
+  private putKey(key: Bytes): number {
+    if (typeof key === 'string' && key.length > 0 && key.length * 3 <= Limits.maxKeyBytes) {
+      return this.keyBuf.write(key, 0, 'utf8');
+    }
+    const k = checkKey(key);
+    k.copy(this.keyBuf);
+    return k.length;
+  }
+
+  get(key: Bytes, options?: ReadOptions): KeyValue | undefined {
+    this.check();
+    const revision = options?.revision === undefined ? 0 : checkCount(options.revision, 'revision');
+    const r = this.view.get(this.putKey(key), revision);
+    if (typeof r === 'number') return r < 0 ? undefined : kvFromShared(this.outBuf, r);
+    return new Decoder(r).kv();
+  }
+
+  range(start: Bytes, end?: Bytes | null, options?: RangeOptions): RangeResult {
+    this.check();
+    const [s, e] = checkRange(start, end);
+    return this.scan(s, e, options);
+  }
+
+  prefix(prefix: Bytes, options?: RangeOptions): RangeResult {
+    this.check();
+    const p = toBuffer(prefix, 'prefix');
+    if (p.length > Limits.maxKeyBytes) checkKey(p, 'prefix');
+    return this.scan(p, prefixEnd(p), options);
+  }
+
+  private scan(start: Buffer, end: Buffer | null, options: RangeOptions | undefined): RangeResult {
+    checkRangeOptions(options);
+    const enc = this.rangeEnc;
+    encodeRange(enc, start, end);
+    encodeRangeOptions(enc, options);
+    const d = new Decoder(this.view.range(enc.take()));
+    return decodeRange(d, options, d.u64());
+  }
+
+  history(key: Bytes, options?: HistoryOptions): Event[] {
+    this.check();
+    const from = checkCount(options?.from, 'from');
+    const to = checkCount(options?.to, 'to');
+    const d = new Decoder(this.view.history(this.putKey(key), from, to));
+    return d.events(d.u32());
+  }
+
+  changes(fromRevision: number, options?: ChangesOptions): ChangesResult {
+    this.check();
+    const from = checkCount(fromRevision, 'fromRevision');
+    if (from === 0) throw new AxisError(ErrorCode.INVALID_ARGUMENT, 'changes start at revision 1 or later');
+    const to = checkCount(options?.to, 'to');
+    const limit = checkCount(options?.limit, 'limit');
+    const d = new Decoder(this.view.changes(from, to, limit));
+    return decodeChanges(d, d.u64());
+  }
+}
+
+class StoreSnapshot extends ViewReader implements Snapshot {
+  readonly revision: number;
+  private released = false;
+
+  constructor(private readonly native: NativeSnapshot, keyBuf: Buffer, outBuf: Buffer, enc: Encoder) {
+    super(native, keyBuf, outBuf, enc);
+    this.revision = native.revision;
+  }
+
+  protected override check(): void {
+    if (this.released) throw new AxisError(ErrorCode.SNAPSHOT_RELEASED, 'the snapshot was released');
+  }
+
+  release(): void {
+    this.released = true;
+    this.native.release();
+  }
+}
+
+interface Pending {
+  resolve(v: unknown): void;
+  reject(e: unknown): void;
+  decode(d: Decoder): unknown;
+}
+
+export class Store extends ViewReader implements KV {
+  private closed = false;
+  private readonly batch = new Encoder(64 * 1024);
+  private pending: Pending[] = [];
+  private flushQueued = false;
+
+  /** Use `open()`. */
+  constructor(
+    private readonly native: NativeStore,
+    readonly path: string,
+    private readonly keyBuffer: Buffer,
+    private readonly outBuffer: Buffer,
+  ) {
+    super(native, keyBuffer, outBuffer, new Encoder(4096));
+  }
+
+  protected override check(): void {
+    if (this.closed) throw closedError();
+  }
+
+  put(key: Bytes, value: Bytes, options?: PutOptions): Promise<PutResult> {
+    try {
+      this.check();
+      const k = checkKey(key);
+      const v = checkValue(value);
+      const lease = checkCount(options?.lease, 'lease');
+      if (options?.ignoreValue && v.length > 0) throw new AxisError(ErrorCode.INVALID_ARGUMENT, 'ignoreValue is set but a value is given');
+      if (options?.ignoreLease && lease) throw new AxisError(ErrorCode.INVALID_ARGUMENT, 'ignoreLease is set but a lease is given');
+      return this.submit(
+        (e) => {
+          e.u8(RequestKind.Txn);
+          e.u32(0);
+          e.u32(1);
+          encodePut(e, k, v, lease, putFlags(options));
+          e.u32(0);
+        },
+        (d) => {
+          const revision = d.u64();
+          d.u8();
+          d.u32();
+          d.u8();
+          const r: PutResult = { revision };
+          if (d.u8() === 1) r.prevKv = d.kv();
+          return r;
+        },
+      );
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  delete(key: Bytes, options?: DeleteOptions): Promise<DeleteResult> {
+    try {
+      this.check();
+      return this.deleteKeys(checkKey(key), undefined, options);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  deleteRange(start: Bytes, end?: Bytes | null, options?: DeleteOptions): Promise<DeleteResult> {
+    try {
+      this.check();
+      const [s, e] = checkRange(start, end);
+      return this.deleteKeys(s, e, options);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  private deleteKeys(start: Buffer, end: Buffer | null | undefined, options?: DeleteOptions): Promise<DeleteResult> {
+    return this.submit(
+      (e) => {
+        e.u8(RequestKind.Txn);
+        e.u32(0);
+        e.u32(1);
+        encodeDelete(e, start, end, options?.prevKv ?? false);
+        e.u32(0);
+      },
+      (d) => {
+        const revision = d.u64();
+        d.u8();
+        d.u32();
+        d.u8();
+        return decodeDelete(d, revision);
+      },
+    );
+  }
+
+  txn(request: TxnRequest): Promise<TxnResult> {
+    try {
+      this.check();
+      checkTxn(request);
+      return this.submit(
+        (e) => {
+          e.u8(RequestKind.Txn);
+          encodeTxnBody(e, request);
+        },
+        (d) => decodeTxnResult(d, request, d.u64()),
+      );
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  async compact(revision: number, options?: CompactOptions): Promise<{ revision: number }> {
+    this.check();
+    const floor = checkCount(revision, 'revision');
+    if (floor === 0) throw new AxisError(ErrorCode.INVALID_ARGUMENT, 'compaction revision must be 1 or later');
+    const current = (await this.submit(
+      (e) => {
+        e.u8(RequestKind.Compact);
+        e.u64(floor);
+      },
+      (d) => d.u64(),
+    )) as number;
+    if (options?.physical) await this.native.waitCompaction(floor);
+    return { revision: current };
+  }
+
+  snapshot(): Snapshot {
+    this.check();
+    return new StoreSnapshot(this.native.snapshot(), this.keyBuffer, this.outBuffer, new Encoder(256));
+  }
+
+  status(): StoreStatus {
+    this.check();
+    return this.native.status();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.pending.length > 0) this.flush();
+    try {
+      await this.native.close();
+    } finally {
+      openDirs.delete(this.path);
+    }
+  }
+
+  /** Queues one write request; every request queued in this turn goes down in one batch. */
+  private submit<T>(encode: (e: Encoder) => void, decode: (d: Decoder) => T): Promise<T> {
+    const at = this.batch.begin();
+    encode(this.batch);
+    this.batch.end(at);
+    return new Promise<T>((resolve, reject) => {
+      this.pending.push({ resolve: resolve as (v: unknown) => void, reject, decode });
+      if (!this.flushQueued) {
+        this.flushQueued = true;
+        queueMicrotask(this.flush);
+      }
+    });
+  }
+
+  private readonly flush = (): void => {
+    this.flushQueued = false;
+    if (this.pending.length === 0) return;
+    const batch = this.pending;
+    this.pending = [];
+    this.native.write(this.batch.take()).then(
+      (results) => {
+        const d = new Decoder(results);
+        for (const p of batch) {
+          try {
+            d.status();
+            p.resolve(p.decode(d));
+          } catch (err) {
+            p.reject(err);
+          }
+        }
+      },
+      (err) => {
+        for (const p of batch) p.reject(err);
+      },
+    );
+  };
+}
+
+/** Opens (creating if needed) the store in directory `dir`. */
+export async function open(dir: string, options: OpenOptions = {}): Promise<Store> {
+  if (typeof dir !== 'string' || dir.length === 0) throw new AxisError(ErrorCode.INVALID_ARGUMENT, 'open needs a directory path');
+  const durability = options.durability ?? 'sync';
+  if (durability !== 'sync' && durability !== 'nosync') {
+    throw new AxisError(ErrorCode.INVALID_ARGUMENT, `durability must be 'sync' or 'nosync'`);
+  }
+  const mapSize = options.mapSize === undefined ? 8 * GiB : checkCount(options.mapSize, 'mapSize');
+  const maxSnapshots = options.maxSnapshots === undefined ? 1024 : checkCount(options.maxSnapshots, 'maxSnapshots');
+  await fs.mkdir(dir, { recursive: true });
+  const real = await fs.realpath(dir);
+  if (openDirs.has(real)) throw new AxisError(ErrorCode.ALREADY_OPEN, `${real} is already open in this process`);
+  openDirs.add(real);
+  try {
+    const keyBuf = Buffer.allocUnsafeSlow(Limits.maxKeyBytes);
+    const outBuf = Buffer.allocUnsafeSlow(64 * 1024);
+    // One reader slot for the store's own view, one for each snapshot.
+    const native = new addon.NativeStore(real, mapSize, maxSnapshots + 2, durability === 'nosync', keyBuf, outBuf);
+    await native.open();
+    return new Store(native, real, keyBuf, outBuf);
+  } catch (err) {
+    openDirs.delete(real);
+    throw err;
+  }
+}
