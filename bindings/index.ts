@@ -42,7 +42,7 @@ interface Addon {
   NativeStore: new (
     dir: string,
     mapSize: number,
-    maxReaders: number,
+    maxSnapshots: number,
     noSync: boolean,
     keyBuffer: Buffer,
     outBuffer: Buffer,

@@ -255,6 +255,11 @@ Status Apply::range(Reader& in, Writer& out, bool exec) {
   opts.read(in);
   if (!in.ok) return malformed();
   if (!exec) return Status::Ok();
+  if (opts.revision > state_.rev) {
+    // etcd checks a txn's read revisions before it runs: the txn's own new revision is in the future.
+    return Status::Error("AXIS_FUTURE_REVISION", "revision " + std::to_string(opts.revision) +
+                                                     " is after the current revision " + std::to_string(state_.rev));
+  }
   View v = view();
   return scanRange(v, range, opts, out);
 }

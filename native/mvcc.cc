@@ -200,8 +200,8 @@ static void writeEvent(Writer& w, const Version& v) {
 Status scanHistory(View& view, const uint8_t* key, size_t len, uint64_t from, uint64_t to, Writer& out) {
   if (to == 0) to = view.rev;
   if (from == 0) from = std::max<uint64_t>(view.compact, 1);
-  if (to > view.rev) return Status::Error("AXIS_FUTURE_REVISION", "history end " + std::to_string(to) + " is after the current revision");
   if (from < view.compact) return Status::Error("AXIS_COMPACTED", "history start " + std::to_string(from) + " is below the compaction floor");
+  if (to > view.rev) return Status::Error("AXIS_FUTURE_REVISION", "history end " + std::to_string(to) + " is after the current revision");
   if (from > to) return Status::Error("AXIS_INVALID_RANGE", "history start is after its end");
   std::vector<Version> found;
   Version ver;

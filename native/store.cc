@@ -33,7 +33,7 @@ Napi::Function Store::Init(Napi::Env env) {
                      });
 }
 
-// new NativeStore(path, mapSize, maxReaders, noSync, keyBuffer, outBuffer)
+// new NativeStore(path, mapSize, maxSnapshots, noSync, keyBuffer, outBuffer)
 Store::Store(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Store>(info) {
   Napi::Env env = info.Env();
   if (info.Length() < 6 || !info[0].IsString() || !info[4].IsBuffer() || !info[5].IsBuffer()) {
@@ -42,7 +42,8 @@ Store::Store(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Store>(info) {
   }
   config_.path = info[0].As<Napi::String>().Utf8Value();
   config_.mapSize = static_cast<size_t>(info[1].As<Napi::Number>().Int64Value());
-  config_.maxReaders = info[2].As<Napi::Number>().Uint32Value();
+  maxSnapshots_ = info[2].As<Napi::Number>().Uint32Value();
+  config_.maxReaders = static_cast<unsigned>(maxSnapshots_ + 1);  // + the store's own view
   config_.noSync = info[3].ToBoolean().Value();
   auto key = info[4].As<Napi::Buffer<uint8_t>>();
   auto out = info[5].As<Napi::Buffer<uint8_t>>();
@@ -102,6 +103,11 @@ Napi::Value Store::Open(const Napi::CallbackInfo& info) {
 
 void Store::drain(Napi::Env env) {
   if (!writer_) return;
+  // A commit happened: stop pinning the old state, or LMDB cannot reuse the pages it freed.
+  if (view_.txn && !viewReset_ && viewSeq_ != writer_->commitSeq.load(std::memory_order_acquire)) {
+    mdb_txn_reset(view_.txn);
+    viewReset_ = true;
+  }
   for (Job* job : writer_->takeDone()) {
     Napi::HandleScope scope(env);
     auto deferred = static_cast<Napi::Promise::Deferred*>(job->deferred);
@@ -146,6 +152,7 @@ void Store::shutdown() {
   if (view_.revs) mdb_cursor_close(view_.revs);
   if (view_.txn) mdb_txn_abort(view_.txn);
   view_ = View();
+  viewReset_ = false;
   if (writer_) writer_->closeEnv();
 }
 
@@ -158,8 +165,9 @@ View* Store::latest(Napi::Env env) {
   int rc = MDB_SUCCESS;
   if (!view_.txn) {
     rc = mdb_txn_begin(lmdb(), nullptr, MDB_RDONLY, &view_.txn);
-  } else if (seq != viewSeq_) {
-    mdb_txn_reset(view_.txn);
+  } else if (seq != viewSeq_ || viewReset_) {
+    if (!viewReset_) mdb_txn_reset(view_.txn);
+    viewReset_ = false;
     rc = mdb_txn_renew(view_.txn);
     if (rc == MDB_SUCCESS) rc = mdb_cursor_renew(view_.txn, view_.hist);
     if (rc == MDB_SUCCESS) rc = mdb_cursor_renew(view_.txn, view_.revs);
@@ -173,6 +181,7 @@ View* Store::latest(Napi::Env env) {
     if (view_.revs) mdb_cursor_close(view_.revs);
     if (view_.txn) mdb_txn_abort(view_.txn);
     view_ = View();
+    viewReset_ = false;
     throwStatus(env, s);
     return nullptr;
   }
@@ -220,6 +229,10 @@ Napi::Value Store::WaitCompaction(const Napi::CallbackInfo& info) {
 Napi::Value Store::TakeSnapshot(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (state_ != kOpen) return fail(env, "AXIS_CLOSED", "the store is closed");
+  if (snapshots_.size() >= maxSnapshots_) {
+    return fail(env, "AXIS_TOO_MANY_SNAPSHOTS",
+                "too many snapshots held; release some (or raise maxSnapshots when opening)");
+  }
   Napi::Object snap = env.GetInstanceData<AddonData>()->snapshotClass.New({Value()});
   if (env.IsExceptionPending()) return env.Undefined();
   snapshots_.insert(Snapshot::Unwrap(snap));

@@ -60,6 +60,8 @@ class Store : public Napi::ObjectWrap<Store> {
   size_t pending_ = 0;
   View view_;
   uint64_t viewSeq_ = 0;
+  bool viewReset_ = false;  // the view's transaction is reset (holds no snapshot) until the next read
+  size_t maxSnapshots_ = 0;
   std::set<Snapshot*> snapshots_;
   Napi::ObjectReference keyRef_, outRef_;
   uint8_t* keyBuf_ = nullptr;

@@ -309,6 +309,7 @@ void WriterThread::compactAlone() {
   }
   compactDone_ = done;
   compacting.store(!done);
+  notify_();  // the JS side drops its stale read view, so the freed pages can be reused
 }
 
 }  // namespace axis

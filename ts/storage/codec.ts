@@ -107,7 +107,9 @@ export function encodeRangeOptions(e: Encoder, o: RangeOptions | undefined): voi
   e.u64(o?.maxModRevision ?? 0);
   e.u64(o?.minCreateRevision ?? 0);
   e.u64(o?.maxCreateRevision ?? 0);
-  e.u8((o?.keysOnly ? 1 : 0) | (o?.countOnly ? 2 : 0));
+  // Sorting by value needs the values; they are blanked after the sort (as etcd does).
+  const keysOnly = o?.keysOnly && !(sortsInJs(o) && o.sort?.target === 'value');
+  e.u8((keysOnly ? 1 : 0) | (o?.countOnly ? 2 : 0));
 }
 
 function encodeCompare(e: Encoder, c: Compare): void {
@@ -275,6 +277,7 @@ export function decodeRange(d: Decoder, o: RangeOptions | undefined, revision: n
   if (o?.countOnly) return { kvs: [], more: false, count, revision };
   if (!sortsInJs(o)) return { kvs, more, count, revision };
   const s = sortAndLimit(kvs, o);
+  if (o?.keysOnly) for (const kv of s.kvs) kv.value = Buffer.alloc(0);
   return { kvs: s.kvs, more: s.more, count, revision };
 }
 

@@ -96,12 +96,19 @@ class StoreSnapshot extends ViewReader implements Snapshot {
   readonly revision: number;
   private released = false;
 
-  constructor(private readonly native: NativeSnapshot, keyBuf: Buffer, outBuf: Buffer, enc: Encoder) {
+  constructor(
+    private readonly native: NativeSnapshot,
+    private readonly storeClosed: () => boolean,
+    keyBuf: Buffer,
+    outBuf: Buffer,
+    enc: Encoder,
+  ) {
     super(native, keyBuf, outBuf, enc);
     this.revision = native.revision;
   }
 
   protected override check(): void {
+    if (this.storeClosed()) throw closedError();
     if (this.released) throw new AxisError(ErrorCode.SNAPSHOT_RELEASED, 'the snapshot was released');
   }
 
@@ -239,7 +246,7 @@ export class Store extends ViewReader implements KV {
 
   snapshot(): Snapshot {
     this.check();
-    return new StoreSnapshot(this.native.snapshot(), this.keyBuffer, this.outBuffer, new Encoder(256));
+    return new StoreSnapshot(this.native.snapshot(), () => this.closed, this.keyBuffer, this.outBuffer, new Encoder(256));
   }
 
   status(): StoreStatus {
@@ -299,21 +306,27 @@ export class Store extends ViewReader implements KV {
 /** Opens (creating if needed) the store in directory `dir`. */
 export async function open(dir: string, options: OpenOptions = {}): Promise<Store> {
   if (typeof dir !== 'string' || dir.length === 0) throw new AxisError(ErrorCode.INVALID_ARGUMENT, 'open needs a directory path');
+  if (typeof options !== 'object' || options === null) throw new AxisError(ErrorCode.INVALID_ARGUMENT, 'options must be an object');
   const durability = options.durability ?? 'sync';
   if (durability !== 'sync' && durability !== 'nosync') {
     throw new AxisError(ErrorCode.INVALID_ARGUMENT, `durability must be 'sync' or 'nosync'`);
   }
   const mapSize = options.mapSize === undefined ? 8 * GiB : checkCount(options.mapSize, 'mapSize');
   const maxSnapshots = options.maxSnapshots === undefined ? 1024 : checkCount(options.maxSnapshots, 'maxSnapshots');
-  await fs.mkdir(dir, { recursive: true });
-  const real = await fs.realpath(dir);
+  let real: string;
+  try {
+    await fs.mkdir(dir, { recursive: true });
+    real = await fs.realpath(dir);
+    if (!(await fs.stat(real)).isDirectory()) throw new Error('not a directory');
+  } catch (err) {
+    throw new AxisError(ErrorCode.STORAGE, `cannot use ${dir} as a data directory: ${(err as Error).message}`);
+  }
   if (openDirs.has(real)) throw new AxisError(ErrorCode.ALREADY_OPEN, `${real} is already open in this process`);
   openDirs.add(real);
   try {
     const keyBuf = Buffer.allocUnsafeSlow(Limits.maxKeyBytes);
     const outBuf = Buffer.allocUnsafeSlow(64 * 1024);
-    // One reader slot for the store's own view, one for each snapshot.
-    const native = new addon.NativeStore(real, mapSize, maxSnapshots + 2, durability === 'nosync', keyBuf, outBuf);
+    const native = new addon.NativeStore(real, mapSize, maxSnapshots, durability === 'nosync', keyBuf, outBuf);
     await native.open();
     return new Store(native, real, keyBuf, outBuf);
   } catch (err) {

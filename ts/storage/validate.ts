@@ -134,43 +134,57 @@ function duplicate(k: Buffer): AxisError {
   return new AxisError(ErrorCode.DUPLICATE_KEY, `key ${JSON.stringify(k.toString())} is written more than once in one txn`);
 }
 
-/** etcd's checkIntervals: within the ops that can run together, no key is put twice or both put and deleted. */
+/**
+ * etcd's checkIntervals, made whole: among the ops that can run together, no key is put twice or
+ * both put and deleted (a key changes at most once per revision). Unlike etcd, a put is checked
+ * against every delete at its level, also those in later sibling txns.
+ */
 function checkIntervals(ops: RequestOp[]): { puts: Map<string, Buffer>; dels: Interval[] } {
-  const dels: Interval[] = [];
+  const direct: Interval[] = [];
   for (const op of ops) {
     if ('deleteRange' in op) {
       const d = op.deleteRange;
-      dels.push([toBuffer(d.key, 'key'), d.rangeEnd === undefined ? undefined : d.rangeEnd === null ? null : toBuffer(d.rangeEnd, 'range end')]);
+      direct.push([toBuffer(d.key, 'key'), d.rangeEnd === undefined ? undefined : d.rangeEnd === null ? null : toBuffer(d.rangeEnd, 'range end')]);
     }
   }
+  const nested = ops.flatMap((op) =>
+    'txn' in op ? [{ then: checkIntervals(op.txn.success ?? []), otherwise: checkIntervals(op.txn.failure ?? []) }] : [],
+  );
   const puts = new Map<string, Buffer>();
-  const add = (k: Buffer, allowed?: Map<string, Buffer>): void => {
+  const add = (k: Buffer, dels: Interval[], allowed?: Map<string, Buffer>): void => {
     const h = k.toString('latin1');
     if (puts.has(h) && !allowed?.has(h)) throw duplicate(k);
     if (dels.some((d) => inRange(k, d))) throw duplicate(k);
     puts.set(h, k);
   };
-  for (const op of ops) {
-    if (!('txn' in op)) continue;
-    const then = checkIntervals(op.txn.success ?? []);
-    const otherwise = checkIntervals(op.txn.failure ?? []);
-    for (const k of then.puts.values()) add(k);
+  nested.forEach((n, i) => {
+    // A nested txn's puts meet this level's deletes and its siblings' (its own were checked inside).
+    const dels = [...direct, ...nested.flatMap((m, j) => (j === i ? [] : [...m.then.dels, ...m.otherwise.dels]))];
+    for (const k of n.then.puts.values()) add(k, dels);
     // then and else never both run: a key in both is fine.
-    for (const k of otherwise.puts.values()) add(k, then.puts);
-    dels.push(...then.dels, ...otherwise.dels);
-  }
-  for (const op of ops) if ('put' in op) add(toBuffer(op.put.key, 'key'));
+    for (const k of n.otherwise.puts.values()) add(k, dels, n.then.puts);
+  });
+  const dels = [...direct, ...nested.flatMap((n) => [...n.then.dels, ...n.otherwise.dels])];
+  for (const op of ops) if ('put' in op) add(toBuffer(op.put.key, 'key'), dels);
   return { puts, dels };
 }
 
-/** Validates a whole txn request (ops, limits, duplicate writes); throws before anything changes. */
+function checkOpCounts(t: TxnRequest): void {
+  for (const [name, list] of [['compares', t.compare], ['success ops', t.success], ['failure ops', t.failure]] as const) {
+    if (Array.isArray(list) && list.length > Limits.maxTxnOps) {
+      throw new AxisError(ErrorCode.TOO_MANY_OPS, `txn has ${list.length} ${name}; the limit is ${Limits.maxTxnOps}`);
+    }
+  }
+  for (const op of [...(Array.isArray(t.success) ? t.success : []), ...(Array.isArray(t.failure) ? t.failure : [])]) {
+    if (typeof op === 'object' && op !== null && 'txn' in op && typeof op.txn === 'object' && op.txn !== null) checkOpCounts(op.txn);
+  }
+}
+
+/** Validates a whole txn request (limits, ops, duplicate writes); throws before anything changes. */
 export function checkTxn(t: TxnRequest): void {
+  if (typeof t !== 'object' || t === null) throw new AxisError(ErrorCode.INVALID_ARGUMENT, 'txn must be an object');
+  checkOpCounts(t);
   checkTxnFields(t);
   checkIntervals(t.success ?? []);
   checkIntervals(t.failure ?? []);
-  for (const [name, list] of [['compares', t.compare], ['success ops', t.success], ['failure ops', t.failure]] as const) {
-    if ((list?.length ?? 0) > Limits.maxTxnOps) {
-      throw new AxisError(ErrorCode.TOO_MANY_OPS, `txn has ${list!.length} ${name}; the limit is ${Limits.maxTxnOps}`);
-    }
-  }
 }
