@@ -805,6 +805,25 @@ export function kvSuite(name: string, open: () => Promise<SuiteStore>): void {
         });
       });
 
+      test('writes issued together: one that fails fails alone, the others commit in order', async (s) => {
+        await s.put('a', '1'); // 2
+        const results = await Promise.allSettled([
+          s.put('b', '1'),
+          s.put('missing', '', { ignoreValue: true }),
+          s.txn({ success: [{ range: { key: 'a', revision: 99 } }] }),
+          s.put('c', '1'),
+          s.delete('a'),
+        ]);
+        same(
+          results.map((r) => (r.status === 'fulfilled' ? r.value.revision : (r.reason as { code: string }).code)),
+          [3, ErrorCode.KEY_NOT_FOUND, ErrorCode.FUTURE_REVISION, 4, 5],
+        );
+        same(
+          (await s.range('a', null)).kvs.map((kv) => kv.key.toString()),
+          ['b', 'c'],
+        );
+      });
+
       test('writing a key twice in one txn: AXIS_DUPLICATE_KEY, nothing changes', async (s) => {
         await fill(s, ['a', 'b']);
         const put = (key: string): RequestOp => ({ put: { key, value: 'x' } });
@@ -818,6 +837,9 @@ export function kvSuite(name: string, open: () => Promise<SuiteStore>): void {
           [put('a'), { txn: { failure: [put('a')] } }],
           [{ txn: { success: [put('a')] } }, { txn: { success: [put('a')] } }],
           [{ txn: { success: [{ deleteRange: { key: 'a' } }] } }, put('a')],
+          // A put in one nested txn, a delete in a later sibling: the key would change twice.
+          [{ txn: { failure: [put('a')] } }, { txn: { success: [{ deleteRange: { key: 'a', rangeEnd: 'b' } }] } }],
+          [{ txn: { success: [put('a')] } }, { deleteRange: { key: 'a' } }],
         ];
         for (const success of bad) {
           await expectNoChange(s, () => expectReject(ErrorCode.DUPLICATE_KEY, () => s.txn({ success })));
