@@ -4,39 +4,20 @@
  * dropped without release() are reclaimed by GC, and holding too many fails cleanly; and the data
  * file stops growing under steady churn with periodic compaction.
  */
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { open, type Snapshot, type Store } from '../ts/index.js';
 import { ErrorCode, isAxisError } from '../ts/errors/index.js';
+import { mulberry32 as prng, tempDirs } from './support/fixtures.js';
 
 const WRITER = fileURLToPath(new URL('./support/crash-writer.js', import.meta.url));
+const tempDir = tempDirs('concurrency');
 
-const dirs: string[] = [];
-after(async () => {
-  for (const d of dirs) await fs.rm(d, { recursive: true, force: true });
-});
 
-async function tempDir(): Promise<string> {
-  const d = await fs.mkdtemp(path.join(os.tmpdir(), 'axis-concurrency-'));
-  dirs.push(d);
-  return d;
-}
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A canonical text of any answer: Buffers as hex, errors as their code. */
 function canon(x: unknown): string {

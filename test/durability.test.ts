@@ -3,28 +3,19 @@
  * processes), 'nosync' mode, close() committing the writes issued before it, and every method
  * refusing with AXIS_CLOSED afterwards.
  */
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { open, type OpenOptions, type Store } from '../ts/index.js';
 import { ErrorCode, isAxisError } from '../ts/errors/index.js';
+import { tempDirs } from './support/fixtures.js';
 
 const WRITER = fileURLToPath(new URL('./support/crash-writer.js', import.meta.url));
+const tempDir = tempDirs('durability');
 
-const dirs: string[] = [];
-after(async () => {
-  for (const d of dirs) await fs.rm(d, { recursive: true, force: true });
-});
-
-async function tempDir(): Promise<string> {
-  const d = await fs.mkdtemp(path.join(os.tmpdir(), 'axis-durability-'));
-  dirs.push(d);
-  return d;
-}
 
 const isCode =
   (code: ErrorCode) =>

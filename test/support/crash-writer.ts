@@ -26,6 +26,7 @@
  */
 import { open, type Snapshot, type Store } from '../../ts/index.js';
 import { isAxisError } from '../../ts/errors/index.js';
+import { mulberry32 as prng } from './fixtures.js';
 
 const DEADLINE_MS = 30_000;
 
@@ -38,17 +39,6 @@ function die(err: unknown): never {
   process.exit(2);
 }
 
-/** mulberry32: a small seeded PRNG. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const COUNTERS = 4;
 

@@ -32,6 +32,7 @@ import {
   type TxnRequest,
 } from '../../ts/storage/types.js';
 import { plain } from './kv-suite.js';
+import { mulberry32 } from './fixtures.js';
 
 export type Store = KV & { snapshot(): Snapshot };
 
@@ -39,16 +40,7 @@ export type Store = KV & { snapshot(): Snapshot };
 // PRNG
 
 /** mulberry32: a tiny, fast, seedable 32-bit PRNG. Returns floats in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 };
 
 export class Rng {
   private readonly next: () => number;
