@@ -6,15 +6,13 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { open, type Snapshot, type Store } from '../ts/index.js';
 import { ErrorCode, isAxisError } from '../ts/errors/index.js';
 import { mulberry32 as prng, tempDirs } from './support/fixtures.js';
+import { runWriter, type ChildRun } from './support/child.js';
 
-const WRITER = fileURLToPath(new URL('./support/crash-writer.js', import.meta.url));
 const tempDir = tempDirs('concurrency');
 
 
@@ -170,48 +168,21 @@ test('snapshots answer the same while the store writes, deletes and compacts pas
   }
 });
 
-interface ChildResult {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
-function runNode(args: string[], timeoutMs: number): Promise<ChildResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
-    child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
-    });
-  });
-}
-
-function lastJson(r: ChildResult): Record<string, unknown> {
+function lastJson(r: ChildRun): Record<string, unknown> {
   assert.equal(r.signal, null, `child was killed (timeout?): ${r.stderr}`);
   assert.equal(r.code, 0, `child failed: ${r.stderr}`);
-  const lines = r.stdout.trim().split('\n');
-  return JSON.parse(lines[lines.length - 1]!) as Record<string, unknown>;
+  return r.lines[r.lines.length - 1]!;
 }
 
 test('snapshots dropped without release() are reclaimed by GC', { timeout: 30_000 }, async () => {
   const maxSnapshots = 16;
-  const r = await runNode(['--expose-gc', WRITER, 'snapshots', await tempDir(), 'drop', String(maxSnapshots), String(maxSnapshots * 20)], 20_000);
+  const r = await runWriter(['snapshots', await tempDir(), 'drop', String(maxSnapshots), String(maxSnapshots * 20)], { timeoutMs: 20_000, node: ['--expose-gc'] });
   assert.deepEqual(lastJson(r), { ok: true, taken: maxSnapshots * 20 });
 });
 
 test('holding more than maxSnapshots fails cleanly with AXIS_TOO_MANY_SNAPSHOTS', { timeout: 30_000 }, async () => {
   const maxSnapshots = 16;
-  const r = await runNode(['--expose-gc', WRITER, 'snapshots', await tempDir(), 'keep', String(maxSnapshots), '10000'], 20_000);
+  const r = await runWriter(['snapshots', await tempDir(), 'keep', String(maxSnapshots), '10000'], { timeoutMs: 20_000, node: ['--expose-gc'] });
   const out = lastJson(r);
   assert.equal(out.code, ErrorCode.TOO_MANY_SNAPSHOTS);
   const taken = out.taken as number;

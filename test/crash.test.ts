@@ -9,85 +9,16 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { open, type Event, type KeyValue, type Store } from '../ts/index.js';
 import { ErrorCode, isAxisError } from '../ts/errors/index.js';
 import { mulberry32 as prng, tempDirs } from './support/fixtures.js';
+import { runWriter as runChild, type Line } from './support/child.js';
 
-const WRITER = fileURLToPath(new URL('./support/crash-writer.js', import.meta.url));
 const tempDir = tempDirs('crash');
 
 
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-// ---------------------------------------------------------------------------------------------
-// the child
-
-type Line = Record<string, unknown> & { op?: string };
-
-interface ChildRun {
-  lines: Line[];
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stderr: string;
-  timedOut: boolean;
-}
-
-/**
- * Runs crash-writer with `args`. `killAfterReady`: SIGKILL this many ms after its 'ready' line.
- * Always bounded: killed after `timeoutMs` whatever happens. Only complete lines count: a line cut
- * short by the kill is dropped (it acknowledges nothing).
- */
-function runChild(args: string[], opts: { timeoutMs: number; killAfterReady?: number; onReady?: (kill: () => void) => void; node?: string[] }): Promise<ChildRun> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...(opts.node ?? []), WRITER, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const lines: Line[] = [];
-    let buf = '';
-    let stderr = '';
-    let timedOut = false;
-    let killTimer: NodeJS.Timeout | undefined;
-    const deadline = setTimeout(() => {
-      timedOut = true;
-      child.kill('SIGKILL');
-    }, opts.timeoutMs);
-    child.stdout.setEncoding('utf8');
-    child.stderr.setEncoding('utf8');
-    child.stderr.on('data', (s: string) => {
-      stderr += s;
-    });
-    child.stdout.on('data', (s: string) => {
-      buf += s;
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const text = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        let line: Line;
-        try {
-          line = JSON.parse(text) as Line;
-        } catch {
-          line = { op: 'garbage', text };
-        }
-        lines.push(line);
-        if (line.op === 'ready') {
-          opts.onReady?.(() => child.kill('SIGKILL'));
-          if (opts.killAfterReady !== undefined) killTimer = setTimeout(() => child.kill('SIGKILL'), opts.killAfterReady);
-        }
-      }
-    });
-    child.on('error', (err) => {
-      clearTimeout(deadline);
-      clearTimeout(killTimer);
-      reject(err);
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(deadline);
-      clearTimeout(killTimer);
-      resolve({ lines, code, signal, stderr, timedOut });
-    });
-  });
-}
 
 // ---------------------------------------------------------------------------------------------
 // what the parent knows: acknowledged writes only

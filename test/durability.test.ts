@@ -5,15 +5,13 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { open, type OpenOptions, type Store } from '../ts/index.js';
 import { ErrorCode, isAxisError } from '../ts/errors/index.js';
 import { tempDirs } from './support/fixtures.js';
+import { runWriter } from './support/child.js';
 
-const WRITER = fileURLToPath(new URL('./support/crash-writer.js', import.meta.url));
 const tempDir = tempDirs('durability');
 
 
@@ -21,41 +19,6 @@ const isCode =
   (code: ErrorCode) =>
   (err: unknown): boolean =>
     isAxisError(err, code);
-
-type Line = Record<string, unknown>;
-
-/** Runs crash-writer; SIGKILLs it `killAfterReady` ms after its 'ready' line, and always after `timeoutMs`. */
-function runChild(args: string[], timeoutMs: number, killAfterReady?: number): Promise<{ lines: Line[]; code: number | null; signal: NodeJS.Signals | null; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [WRITER, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const lines: Line[] = [];
-    let buf = '';
-    let stderr = '';
-    let killTimer: NodeJS.Timeout | undefined;
-    const deadline = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-    child.stdout.setEncoding('utf8').on('data', (s: string) => {
-      buf += s;
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = JSON.parse(buf.slice(0, nl)) as Line;
-        buf = buf.slice(nl + 1);
-        lines.push(line);
-        if (line.op === 'ready' && killAfterReady !== undefined) killTimer = setTimeout(() => child.kill('SIGKILL'), killAfterReady);
-      }
-    });
-    child.on('error', (err) => {
-      clearTimeout(deadline);
-      clearTimeout(killTimer);
-      reject(err);
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(deadline);
-      clearTimeout(killTimer);
-      resolve({ lines, code, signal, stderr });
-    });
-  });
-}
 
 test('open rejects bad arguments with AXIS_INVALID_ARGUMENT', async () => {
   const dir = await tempDir();
@@ -122,14 +85,14 @@ test('a second process cannot open a directory this process has open', { timeout
   const dir = await tempDir();
   const store = await open(dir);
   await store.put('k', 'from parent');
-  const refused = await runChild(['try-open', dir], 15_000);
+  const refused = await runWriter(['try-open', dir], { timeoutMs: 15_000 });
   assert.equal(refused.code, 0, refused.stderr);
   assert.deepEqual(refused.lines, [{ op: 'open', ok: false, code: ErrorCode.ALREADY_OPEN }]);
   // Still fine here.
   assert.equal((await store.put('k2', 'v')).revision, 3);
   await store.close();
 
-  const allowed = await runChild(['try-open', dir], 15_000);
+  const allowed = await runWriter(['try-open', dir], { timeoutMs: 15_000 });
   assert.equal(allowed.code, 0, allowed.stderr);
   assert.deepEqual(allowed.lines, [{ op: 'open', ok: true, revision: 3, value: 'from parent' }]);
   // And the child closed it behind itself.
@@ -178,7 +141,7 @@ test("'nosync' stores work and keep their data across close and reopen", async (
 
 test("'nosync' writes acknowledged before a SIGKILL survive it", { timeout: 30_000 }, async () => {
   const dir = await tempDir();
-  const run = await runChild(['write', dir, '12345', '0', 'nosync'], 15_000, 300);
+  const run = await runWriter(['write', dir, '12345', '0', 'nosync'], { timeoutMs: 15_000, killAfterReady: 300 });
   assert.equal(run.signal, 'SIGKILL', `child ended on its own: ${run.stderr}`);
   const acks = run.lines.filter((l) => l.op !== 'ready');
   assert.ok(acks.length > 0, 'the child acknowledged some writes');

@@ -152,19 +152,9 @@ export class Store extends ViewReader implements KV {
       const lease = checkCount(options?.lease, 'lease');
       if (options?.ignoreValue && v.length > 0) throw new AxisError(ErrorCode.INVALID_ARGUMENT, 'ignoreValue is set but a value is given');
       if (options?.ignoreLease && lease) throw new AxisError(ErrorCode.INVALID_ARGUMENT, 'ignoreLease is set but a lease is given');
-      return this.submit(
-        (e) => {
-          e.u8(RequestKind.Txn);
-          e.u32(0);
-          e.u32(1);
-          encodePut(e, k, v, lease, putFlags(options));
-          e.u32(0);
-        },
-        (d) => {
-          const revision = d.u64();
-          d.u8();
-          d.u32();
-          d.u8();
+      return this.singleOp(
+        (e) => encodePut(e, k, v, lease, putFlags(options)),
+        (d, revision) => {
           const r: PutResult = { revision };
           if (d.u8() === 1) r.prevKv = d.kv();
           return r;
@@ -195,20 +185,25 @@ export class Store extends ViewReader implements KV {
   }
 
   private deleteKeys(start: Buffer, end: Buffer | null | undefined, options?: DeleteOptions): Promise<DeleteResult> {
+    return this.singleOp((e) => encodeDelete(e, start, end, options?.prevKv ?? false), decodeDelete);
+  }
+
+  /** A txn of one op, no compares: its response is the op's. */
+  private singleOp<T>(encodeOp: (e: Encoder) => void, decode: (d: Decoder, revision: number) => T): Promise<T> {
     return this.submit(
       (e) => {
         e.u8(RequestKind.Txn);
-        e.u32(0);
-        e.u32(1);
-        encodeDelete(e, start, end, options?.prevKv ?? false);
-        e.u32(0);
+        e.u32(0); // compares
+        e.u32(1); // success ops
+        encodeOp(e);
+        e.u32(0); // failure ops
       },
       (d) => {
         const revision = d.u64();
-        d.u8();
-        d.u32();
-        d.u8();
-        return decodeDelete(d, revision);
+        d.u8(); // succeeded
+        d.u32(); // one response
+        d.u8(); // its op type
+        return decode(d, revision);
       },
     );
   }

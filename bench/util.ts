@@ -1,0 +1,191 @@
+/** Shared pieces of the bench: settings, keys and values, clocks, statistics, scratch directories. */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import Benchmark from 'benchmark';
+
+export const KEY_BYTES = 8;
+export const VALUE_BYTES = 256;
+
+export interface Config {
+  mode: 'full' | 'quick';
+  /** Keys preloaded for the point gets and the range scans (figures 1, 5). */
+  keys: number;
+  /** Seconds benchmark.js may spend on one synchronous benchmark (point gets / scans). */
+  getMaxTime: number;
+  scanMaxTime: number;
+  minSamples: number;
+  /** Figure 2: keys × versions. */
+  histKeys: number;
+  histVersions: number;
+  /** Figure 3: puts per round, puts per batch, rounds. */
+  batchTotal: number;
+  batchSize: number;
+  batchRounds: number;
+  /** Figure 4: awaited puts per round, rounds. */
+  singleWrites: number;
+  singleRounds: number;
+  /** Figure 6: keys × versions of the history store, puts per batch while building it. */
+  openKeys: number;
+  openVersions: number;
+  buildBatch: number;
+  /** Figure 6: timed re-opens of each store, and fresh processes per store for the RSS. */
+  reopens: number;
+  rssChildren: number;
+  /** A timed write round stops early (and reports what it did) past this many seconds. */
+  roundBudgetSec: number;
+  /** A store build stops early past this many seconds. */
+  buildBudgetSec: number;
+  /** The whole run is abandoned past this many seconds. */
+  watchdogSec: number;
+}
+
+export const FULL: Config = {
+  mode: 'full',
+  keys: 100_000,
+  getMaxTime: 3,
+  scanMaxTime: 3,
+  minSamples: 5,
+  histKeys: 10_000,
+  histVersions: 100,
+  batchTotal: 100_000,
+  batchSize: 1000,
+  batchRounds: 5,
+  singleWrites: 2000,
+  singleRounds: 5,
+  openKeys: 1000,
+  openVersions: 1000,
+  buildBatch: 10_000,
+  reopens: 15,
+  rssChildren: 3,
+  roundBudgetSec: 30,
+  buildBudgetSec: 120,
+  watchdogSec: 480,
+};
+
+export const QUICK: Config = {
+  mode: 'quick',
+  keys: 5000,
+  getMaxTime: 0.2,
+  scanMaxTime: 0.2,
+  minSamples: 3,
+  histKeys: 500,
+  histVersions: 20,
+  batchTotal: 5000,
+  batchSize: 500,
+  batchRounds: 2,
+  singleWrites: 100,
+  singleRounds: 2,
+  openKeys: 100,
+  openVersions: 100,
+  buildBatch: 5000,
+  reopens: 3,
+  rssChildren: 1,
+  roundBudgetSec: 10,
+  buildBudgetSec: 20,
+  watchdogSec: 90,
+};
+
+/** An 8-byte key: one letter naming the key set, then the index in 7 decimal digits (so key order = index order). */
+export function key(set: string, i: number): Buffer {
+  if (set.length !== 1 || i < 0 || i > 9_999_999) throw new Error(`no 8-byte key for ${set}${i}`);
+  return Buffer.from(set + String(i).padStart(7, '0'), 'latin1');
+}
+
+export function keys(set: string, n: number, from = 0): Buffer[] {
+  const out = new Array<Buffer>(n);
+  for (let i = 0; i < n; i++) out[i] = key(set, from + i);
+  return out;
+}
+
+/** Deterministic pseudo-random numbers in [0, 1), so every run reads the same keys. */
+import { mulberry32 as rng } from '../test/support/prng.js';
+export { rng };
+
+/** A 256-byte value of pseudo-random bytes. */
+export function value(seed = 1): Buffer {
+  const r = rng(seed);
+  const v = Buffer.allocUnsafe(VALUE_BYTES);
+  for (let i = 0; i < v.length; i++) v[i] = Math.floor(r() * 256);
+  return v;
+}
+
+/** Random indices in [0, n), a power-of-two count of them so a benchmark can cycle with a mask. */
+export function randomIndices(n: number, count: number, seed: number): Uint32Array {
+  if ((count & (count - 1)) !== 0) throw new Error('count must be a power of two');
+  const r = rng(seed);
+  const out = new Uint32Array(count);
+  for (let i = 0; i < count; i++) out[i] = Math.floor(r() * n);
+  return out;
+}
+
+export function now(): bigint {
+  return process.hrtime.bigint();
+}
+
+export function secondsSince(t0: bigint): number {
+  return Number(process.hrtime.bigint() - t0) / 1e9;
+}
+
+export function median(xs: readonly number[]): number {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+export interface SyncResult {
+  /** Operations per second. */
+  hz: number;
+  /** Relative margin of error, percent. */
+  rme: number;
+  samples: number;
+  /** Mean nanoseconds per operation. */
+  meanNs: number;
+}
+
+/** Runs one synchronous microbenchmark with benchmark.js (bounded by maxTime). */
+export function runSync(name: string, fn: () => void, maxTime: number, minSamples: number): SyncResult {
+  const b = new Benchmark(name, fn, { maxTime, minSamples, async: false });
+  b.run({ async: false });
+  if (b.error !== undefined) throw b.error instanceof Error ? b.error : new Error(`${name}: ${String(b.error)}`);
+  if (b.aborted || !(b.hz > 0)) throw new Error(`${name}: benchmark.js measured nothing`);
+  return { hz: b.hz, rme: b.stats.rme, samples: b.stats.sample.length, meanNs: b.stats.mean * 1e9 };
+}
+
+export const benchmarkVersion = Benchmark.version;
+
+/** Scratch directories, all under one mkdtemp root in os.tmpdir(); removed at the end (or on abort). */
+export class Scratch {
+  readonly root: string;
+  private n = 0;
+
+  constructor() {
+    this.root = fs.mkdtempSync(path.join(os.tmpdir(), 'axis-bench-'));
+  }
+
+  /** A fresh, empty directory. */
+  dir(name: string): string {
+    const d = path.join(this.root, `${++this.n}-${name}`);
+    fs.mkdirSync(d);
+    return d;
+  }
+
+  remove(dir: string): void {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+
+  removeAll(): void {
+    fs.rmSync(this.root, { recursive: true, force: true });
+  }
+}
+
+/** Bytes a directory's files take (apparent size). */
+export function dirBytes(dir: string): number {
+  let total = 0;
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    total += e.isDirectory() ? dirBytes(p) : fs.statSync(p).size;
+  }
+  return total;
+}
