@@ -17,6 +17,8 @@ export interface Config {
   minSamples: number;
   /** Figure 2: keys × versions. */
   histKeys: number;
+  /** Figure 2c: the same lookups in a store ten times larger. */
+  histKeysLarge: number;
   histVersions: number;
   /** Figure 3: puts per round, puts per batch, rounds. */
   batchTotal: number;
@@ -46,7 +48,8 @@ export const FULL: Config = {
   getMaxTime: 3,
   scanMaxTime: 3,
   minSamples: 5,
-  histKeys: 10_000,
+  histKeys: 1_000,
+  histKeysLarge: 10_000,
   histVersions: 100,
   batchTotal: 100_000,
   batchSize: 1000,
@@ -70,6 +73,7 @@ export const QUICK: Config = {
   scanMaxTime: 0.2,
   minSamples: 3,
   histKeys: 500,
+  histKeysLarge: 1_000,
   histVersions: 20,
   batchTotal: 5000,
   batchSize: 500,

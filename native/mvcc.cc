@@ -138,9 +138,17 @@ void writeKv(Writer& w, const Version& v, bool keysOnly) {
 
 
 Status findVersion(MDB_cursor* c, const uint8_t* key, size_t len, uint64_t at, Version& out, bool& found) {
-  std::string seek;
-  histKey(seek, key, len, at);
-  MDB_val k{seek.size(), &seek[0]}, v;
+  // The point-read path: build the seek key on the stack (keys are at most 1024 bytes).
+  uint8_t small[1040];
+  std::string large;
+  uint8_t* seek = small;
+  if (len + 8 > sizeof small) {
+    large.resize(len + 8);
+    seek = reinterpret_cast<uint8_t*>(&large[0]);
+  }
+  memcpy(seek, key, len);
+  putBE64(seek + len, at);
+  MDB_val k{len + 8, seek}, v;
   int rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
   found = false;
   if (rc == MDB_NOTFOUND) return Status::Ok();

@@ -231,19 +231,36 @@ export class Decoder {
   }
 }
 
-/** Decodes a kv the native get wrote into the shared out buffer, copying it out. */
-export function kvFromShared(out: Buffer, size: number): KeyValue {
-  const keyLen = out.readUInt32LE(32);
-  const copy = Buffer.allocUnsafe(size - 40);
-  out.copy(copy, 0, 40, size);
-  return {
-    key: copy.subarray(0, keyLen),
-    value: copy.subarray(keyLen),
-    createRevision: out.readUInt32LE(0) + out.readUInt32LE(4) * TWO32,
-    modRevision: out.readUInt32LE(8) + out.readUInt32LE(12) * TWO32,
-    version: out.readUInt32LE(16) + out.readUInt32LE(20) * TWO32,
-    lease: out.readUInt32LE(24) + out.readUInt32LE(28) * TWO32,
-  };
+/**
+ * Reads the kv a native get wrote into the shared out buffer (header as u32 words, then key and
+ * value), copying it out. The hot path of every point read: no method calls it can avoid.
+ */
+export class SharedKv {
+  private readonly words: Uint32Array;
+  private readonly bytes: Uint8Array;
+
+  constructor(out: Buffer) {
+    this.words = new Uint32Array(out.buffer, out.byteOffset, 10);
+    this.bytes = new Uint8Array(out.buffer, out.byteOffset, out.length);
+  }
+
+  read(): KeyValue {
+    const w = this.words;
+    const keyLen = w[8]!;
+    const valueLen = w[9]!;
+    const key = Buffer.allocUnsafe(keyLen);
+    for (let i = 0; i < keyLen; i++) key[i] = this.bytes[40 + i]!; // short: a loop beats a subarray
+    const value = Buffer.allocUnsafe(valueLen);
+    value.set(this.bytes.subarray(40 + keyLen, 40 + keyLen + valueLen));
+    return {
+      key,
+      value,
+      createRevision: w[0]! + w[1]! * TWO32,
+      modRevision: w[2]! + w[3]! * TWO32,
+      version: w[4]! + w[5]! * TWO32,
+      lease: w[6]! + w[7]! * TWO32,
+    };
+  }
 }
 
 const SORT_KEY = {

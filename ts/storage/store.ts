@@ -3,8 +3,8 @@ import fs from 'node:fs/promises';
 import { addon, type NativeSnapshot, type NativeStore, type NativeView } from '../../bindings/index.js';
 import { AxisError, ErrorCode } from '../errors/index.js';
 import {
-  Decoder, Encoder, RequestKind, decodeChanges, decodeDelete, decodeRange, decodeTxnResult, encodeDelete, encodePut,
-  encodeRange, encodeRangeOptions, encodeTxnBody, kvFromShared, putFlags,
+  Decoder, Encoder, RequestKind, SharedKv, decodeChanges, decodeDelete, decodeRange, decodeTxnResult, encodeDelete,
+  encodePut, encodeRange, encodeRangeOptions, encodeTxnBody, putFlags,
 } from './codec.js';
 import {
   Limits, type Bytes, type ChangesOptions, type ChangesResult, type CompactOptions, type DeleteOptions,
@@ -24,19 +24,26 @@ function closedError(): AxisError {
 
 /** Reads against one native view (the store's latest, or a snapshot's pinned one). */
 class ViewReader implements KVRead {
+  private readonly shared: SharedKv;
+
   constructor(
     protected readonly view: NativeView,
     private readonly keyBuf: Buffer,
-    private readonly outBuf: Buffer,
+    outBuf: Buffer,
     private readonly rangeEnc: Encoder,
-  ) {}
+  ) {
+    this.shared = new SharedKv(outBuf);
+  }
 
   protected check(): void {}
 
   /** Writes the key into the shared key buffer; strings short enough skip an allocation. */
   private putKey(key: Bytes): number {
-    if (typeof key === 'string' && key.length > 0 && key.length * 3 <= Limits.maxKeyBytes) {
-      return this.keyBuf.write(key, 0, 'utf8');
+    if (typeof key === 'string') {
+      if (key.length > 0 && key.length * 3 <= Limits.maxKeyBytes) return this.keyBuf.write(key, 0, 'utf8');
+    } else if (key instanceof Uint8Array && key.length > 0 && key.length <= Limits.maxKeyBytes) {
+      this.keyBuf.set(key);
+      return key.length;
     }
     const k = checkKey(key);
     k.copy(this.keyBuf);
@@ -45,9 +52,9 @@ class ViewReader implements KVRead {
 
   get(key: Bytes, options?: ReadOptions): KeyValue | undefined {
     this.check();
-    const revision = options?.revision === undefined ? 0 : checkCount(options.revision, 'revision');
+    const revision = options === undefined || options.revision === undefined ? 0 : checkCount(options.revision, 'revision');
     const r = this.view.get(this.putKey(key), revision);
-    if (typeof r === 'number') return r < 0 ? undefined : kvFromShared(this.outBuf, r);
+    if (typeof r === 'number') return r < 0 ? undefined : this.shared.read();
     return new Decoder(r).kv();
   }
 
