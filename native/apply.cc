@@ -44,10 +44,7 @@ Status Apply::request(Reader& in, Writer& out) {
     out.u64(0);
     AXIS_TRY(txnBody(in, out, true));
     if (!in.ok) return malformed();
-    if (wrote_) {
-      state_.rev++;
-      dirty_ = true;
-    }
+    if (wrote_) state_.rev++;
     wrote_ = false;
     out.patch64(revAt, state_.rev);
     return Status::Ok();
@@ -70,12 +67,6 @@ Status Apply::request(Reader& in, Writer& out) {
     return Status::Ok();
   }
   return malformed();
-}
-
-Status Apply::finish() {
-  if (dirty_) AXIS_TRY(writeMeta(txn_, dbs_, "rev", state_.rev));
-  dirty_ = false;
-  return Status::Ok();
 }
 
 Status Apply::txnBody(Reader& in, Writer& out, bool exec) {

@@ -26,8 +26,6 @@ class Apply {
   // Runs one request from `in`, appending its result to `out`. An error leaves the LMDB
   // transaction dirty: the caller aborts it.
   Status request(Reader& in, Writer& out);
-  // Persists the revision counters; call once before commit.
-  Status finish();
   const WriteState& state() const { return state_; }
 
  private:
@@ -49,7 +47,6 @@ class Apply {
   MDB_cursor* revs_ = nullptr;
   uint32_t sub_ = 0;
   bool wrote_ = false;
-  bool dirty_ = false;
   std::string scratch_;
 };
 

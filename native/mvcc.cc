@@ -100,8 +100,17 @@ void RangeOpts::read(Reader& r) {
 Status View::load(const Dbs& dbs) {
   if (!hist) AXIS_MDB(mdb_cursor_open(txn, dbs.hist, &hist), "open cursor");
   if (!revs) AXIS_MDB(mdb_cursor_open(txn, dbs.revs, &revs), "open cursor");
-  AXIS_TRY(readMeta(txn, dbs, "rev", rev));
-  if (rev == 0) rev = 1;  // an empty store is at revision 1, as etcd's
+  // The current revision is the last one in the change log (compaction keeps the floor's entries,
+  // and the floor is never past the head), so commits need not write it anywhere else.
+  MDB_val k, v;
+  int rc = mdb_cursor_get(revs, &k, &v, MDB_LAST);
+  if (rc == MDB_NOTFOUND) {
+    rev = 1;  // an empty store is at revision 1, as etcd's
+  } else {
+    AXIS_MDB(rc, "read head revision");
+    if (k.mv_size != 12) return Status::Error("AXIS_STORAGE", "corrupt revs entry");
+    rev = getBE64(static_cast<const uint8_t*>(k.mv_data));
+  }
   AXIS_TRY(readMeta(txn, dbs, "compact", compact));
   return Status::Ok();
 }

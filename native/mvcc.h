@@ -4,7 +4,7 @@
 //         ordered by userKey (bytewise, shorter first), then revision *descending*, so one
 //         MDB_SET_RANGE seek to (key, R) lands on the newest version at or below R.
 //   revs: be64(revision) ‖ be32(sub)  →  kind u8 | userKey          (the change log)
-//   meta: "rev" → u64 current revision, "compact" → u64 compaction floor
+//   meta: "compact" → u64 compaction floor  (the current revision is the change log's last)
 #pragma once
 #include <cstdint>
 #include <string>

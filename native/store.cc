@@ -1,7 +1,5 @@
 #include "store.h"
 
-#include <sys/stat.h>
-
 #include "reads.h"
 
 namespace axis {
@@ -260,18 +258,17 @@ Napi::Value Store::Status_(const Napi::CallbackInfo& info) {
     if (rc != MDB_NOTFOUND) s = Status::Lmdb(rc, "read free list");
     mdb_cursor_close(c);
   }
-  struct stat fst;
-  std::string file = config_.path + "/data.mdb";
-  double fileSize = ::stat(file.c_str(), &fst) == 0 ? static_cast<double>(fst.st_size) : 0;
   if (!s.ok()) {
     throwStatus(env, s);
     return env.Undefined();
   }
+  // LMDB's high-water mark: the file's size, as far as LMDB has used it.
+  double size = static_cast<double>(ei.me_last_pgno + 1) * st.ms_psize;
   double used = static_cast<double>(ei.me_last_pgno + 1 - freePages) * st.ms_psize;
   Napi::Object o = Napi::Object::New(env);
   o.Set("revision", Napi::Number::New(env, static_cast<double>(v->rev)));
   o.Set("compactRevision", Napi::Number::New(env, static_cast<double>(v->compact)));
-  o.Set("dbSize", Napi::Number::New(env, fileSize));
+  o.Set("dbSize", Napi::Number::New(env, size));
   o.Set("dbSizeInUse", Napi::Number::New(env, used));
   o.Set("compacting", Napi::Boolean::New(env, writer_->compacting.load()));
   return o;

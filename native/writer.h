@@ -65,6 +65,7 @@ class WriterThread {
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Job*> queue_;
+  std::atomic<size_t> queued_{0};  // jobs in queue_, readable without the lock
   std::vector<Job*> done_;
 
   // Writer-thread state.

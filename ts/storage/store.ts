@@ -313,7 +313,7 @@ export async function open(dir: string, options: OpenOptions = {}): Promise<Stor
   if (durability !== 'sync' && durability !== 'nosync') {
     throw new AxisError(ErrorCode.INVALID_ARGUMENT, `durability must be 'sync' or 'nosync'`);
   }
-  const mapSize = options.mapSize === undefined ? 8 * GiB : checkCount(options.mapSize, 'mapSize');
+  const mapSize = options.mapSize === undefined ? 2 * GiB : checkCount(options.mapSize, 'mapSize');
   const maxSnapshots = options.maxSnapshots === undefined ? 1024 : checkCount(options.maxSnapshots, 'maxSnapshots');
   let real: string;
   try {

@@ -154,7 +154,7 @@ export interface CompactOptions {
 export interface StoreStatus {
   revision: number;
   compactRevision: number;
-  /** Bytes of the data file. */
+  /** Bytes of the data file LMDB has used (its high-water mark). */
   dbSize: number;
   /** Bytes of it in use (the rest is free pages waiting for reuse). */
   dbSizeInUse: number;
@@ -195,7 +195,7 @@ export type Durability = 'sync' | 'nosync';
 export interface OpenOptions {
   /** 'sync' (default): a write's promise resolves once it is on disk. 'nosync': survives a process crash, not an OS crash. */
   durability?: Durability;
-  /** Largest the data file may grow to, bytes (default 8 GiB; the file is sparse). */
+  /** Largest the data may grow to, bytes (default 2 GiB, etcd's default quota); past it writes fail with AXIS_NO_SPACE. */
   mapSize?: number;
   /** Most read views (snapshots) held at once (default 1024). */
   maxSnapshots?: number;
