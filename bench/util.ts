@@ -59,7 +59,7 @@ export const FULL: Config = {
   openKeys: 1000,
   openVersions: 1000,
   buildBatch: 10_000,
-  reopens: 15,
+  reopens: 41,
   rssChildren: 3,
   roundBudgetSec: 30,
   buildBudgetSec: 120,
