@@ -233,6 +233,12 @@ void WriterThread::commitGroup(std::vector<Job*>& writes) {
       if (next.compact != state_.compact) memset(at, 0, sizeof at);
       else memcpy(at, compactAt_, sizeof at);
       s = compactChunk(txn, dbs_, next.compact, kGroupCompactBudget, at, done);
+      if (!s.ok()) {
+        // Old versions stay (reads never see them); stop compacting rather than fail every group.
+        fprintf(stderr, "axis: background compaction stopped: %s\n", s.message.c_str());
+        compactDone_ = true;
+        compacting.store(false);
+      }
     }
   }
   if (s.ok()) {
