@@ -9,7 +9,8 @@ import path from 'node:path';
 import { open } from '../ts/storage/index.js';
 import { kvSuite } from './support/kv-suite.js';
 import { openModel } from './support/model-store.js';
-import { runRandomOps } from './support/random-ops.js';
+import { RandomOpGenerator, WRITES, check, executeOp, runRandomOps, type Outcome, type RandomOp } from './support/random-ops.js';
+import type { Snapshot } from '../ts/storage/types.js';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'axis-store-'));
 let n = 0;
@@ -29,6 +30,66 @@ describe('native Store vs the model, random operations', () => {
       try {
         await runRandomOps(model, store, { seed, ops: 1200 });
       } finally {
+        await store.close();
+        await model.close();
+      }
+    });
+  }
+});
+
+/**
+ * The same random operations, but runs of consecutive writes are issued together without awaiting
+ * (as a busy program does): the store batches them into one commit, and a write that fails must
+ * fail alone. The model runs them one after another; every outcome must match.
+ */
+describe('native Store vs the model, writes issued in bursts', () => {
+  for (const seed of [7001, 7002, 7003, 7004, 7005, 7006]) {
+    it(`seed ${seed}`, async () => {
+      const store = await fresh();
+      const model = await openModel();
+      const gen = new RandomOpGenerator(seed);
+      const snaps: [Snapshot[], Snapshot[]] = [[], []];
+      try {
+        let i = 0;
+        let pending: RandomOp | undefined;
+        while (i < 1200) {
+          const burst: RandomOp[] = pending ? [pending] : [];
+          pending = undefined;
+          while (burst.length < 12 && i + burst.length < 1200) {
+            const op = gen.next();
+            if (op.on === 'store' && WRITES.has(op.method)) burst.push(op);
+            else {
+              pending = op;
+              break;
+            }
+          }
+          if (burst.length === 0 && pending) {
+            const op = pending;
+            pending = undefined;
+            const outcome = await executeOp(model, snaps[0], op);
+            check(seed, i, op, outcome, await executeOp(store, snaps[1], op));
+            gen.observe(op, outcome);
+            i++;
+            continue;
+          }
+          // The model first, one at a time; then the store, all at once.
+          const expected: Outcome[] = [];
+          for (const op of burst) expected.push(await executeOp(model, snaps[0], op));
+          const actual = await Promise.all(burst.map((op) => executeOp(store, snaps[1], op)));
+          burst.forEach((op, j) => {
+            check(seed, i + j, op, expected[j]!, actual[j]!);
+            gen.observe(op, expected[j]!);
+          });
+          i += burst.length;
+        }
+      } finally {
+        for (const s of [...snaps[0], ...snaps[1]]) {
+          try {
+            s.release();
+          } catch {
+            // released by the ops already
+          }
+        }
         await store.close();
         await model.close();
       }

@@ -97,7 +97,7 @@ export class ArgBytes {
 
 export type WriteMethod = 'put' | 'delete' | 'deleteRange' | 'txn' | 'compact';
 export type ReadMethod = 'get' | 'range' | 'prefix' | 'history' | 'changes';
-const WRITES: ReadonlySet<string> = new Set<WriteMethod>(['put', 'delete', 'deleteRange', 'txn', 'compact']);
+export const WRITES: ReadonlySet<string> = new Set<WriteMethod>(['put', 'delete', 'deleteRange', 'txn', 'compact']);
 
 /**
  * One call: `method(...args)` on the store or on the `on`-th snapshot taken so far.
@@ -702,7 +702,7 @@ function diffOf(a: unknown, b: unknown): string {
   }
 }
 
-function check(seed: number, index: number, op: RandomOp, a: Outcome, b: Outcome): void {
+export function check(seed: number, index: number, op: RandomOp, a: Outcome, b: Outcome): void {
   const where = (): string => `random ops seed=${seed} op #${index}: ${describeOp(op)}`;
   for (const [name, o] of [['a', a], ['b', b]] as const) {
     if ('unexpected' in o) assert.fail(`${where()}\nstore ${name} failed with a non-AxisError: ${o.unexpected}`);
