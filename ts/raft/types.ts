@@ -71,3 +71,83 @@ export interface ConfChange {
 export function emptyConfState(): ConfState {
   return { voters: [], votersOutgoing: [], learners: [], learnersNext: [], autoLeave: false };
 }
+
+export const enum MessageType {
+  /** Local: start an election (campaign). */
+  Hup = 'hup',
+  /** Local: the leader's heartbeat tick. */
+  Beat = 'beat',
+  /** A proposal: entries to append (forwarded by followers to the leader). */
+  Prop = 'prop',
+  App = 'app',
+  AppResp = 'appResp',
+  Vote = 'vote',
+  VoteResp = 'voteResp',
+  PreVote = 'preVote',
+  PreVoteResp = 'preVoteResp',
+  Heartbeat = 'heartbeat',
+  HeartbeatResp = 'heartbeatResp',
+  Snap = 'snap',
+  /** Local: the transport could not reach `from`. */
+  Unreachable = 'unreachable',
+  /** Local: the leader's check that a quorum is still active. */
+  CheckQuorum = 'checkQuorum',
+  ReadIndex = 'readIndex',
+  ReadIndexResp = 'readIndexResp',
+}
+
+export interface Message {
+  type: MessageType;
+  from: NodeId;
+  to: NodeId;
+  term: number;
+  /** App: term of the entry at `index`. Vote: the candidate's last term. */
+  logTerm: number;
+  /** App: the entry before `entries`. AppResp: the index acknowledged or rejected. Vote: the candidate's last index. */
+  index: number;
+  entries: Entry[];
+  commit: number;
+  reject: boolean;
+  /** A rejecting AppResp: the follower's guess at where the logs match (fast backtracking). */
+  rejectHint: number;
+  snapshot?: Snapshot;
+  /** ReadIndex: the request id, echoed back. Heartbeat: the read-index round it confirms. */
+  context?: Uint8Array;
+}
+
+/** A message with every field defaulted but the ones given. */
+export function message(m: Partial<Message> & Pick<Message, 'type'>): Message {
+  return { from: 0, to: 0, term: 0, logTerm: 0, index: 0, entries: [], commit: 0, reject: false, rejectHint: 0, ...m };
+}
+
+export const enum Role {
+  Follower = 'follower',
+  PreCandidate = 'preCandidate',
+  Candidate = 'candidate',
+  Leader = 'leader',
+}
+
+/** A read confirmed by a quorum: safe to serve once the applied index reaches `index`. */
+export interface ReadState {
+  index: number;
+  requestId: Uint8Array;
+}
+
+/** What the application must do next (see Raft.ready()). */
+export interface Ready {
+  /** Changed leader or role since the last Ready. */
+  softState?: { leader: NodeId; role: Role };
+  /** Persist, if present, before sending `messagesAfterPersist`. */
+  hardState?: HardState;
+  /** Persist (append, replacing any conflicting suffix). */
+  entries: Entry[];
+  /** Persist, replacing the log, when present. */
+  snapshot?: Snapshot;
+  /** Apply, in order. */
+  committedEntries: Entry[];
+  /** Send now. */
+  messages: Message[];
+  /** Send only once `hardState`, `entries` and `snapshot` are durable (votes, append acknowledgements). */
+  messagesAfterPersist: Message[];
+  readStates: ReadState[];
+}
