@@ -1,0 +1,262 @@
+/** Scenario tests of the Raft state machine, named after what they show (and the paper's sections). */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { ProposalRejected, Raft } from '../../ts/raft/raft.js';
+import { MemoryStorage } from '../../ts/raft/storage.js';
+import { MessageType, Role, emptyConfState } from '../../ts/raft/types.js';
+import { Cluster, entries } from './cluster.js';
+
+describe('leader election (§5.2)', () => {
+  it('a node that campaigns wins with a majority and commits a no-op of its term', () => {
+    const c = new Cluster([1, 2, 3]);
+    c.campaign(1);
+    assert.equal(c.get(1).role, Role.Leader);
+    assert.equal(c.get(1).term, 2);
+    for (const id of [2, 3]) {
+      assert.equal(c.get(id).role, Role.Follower);
+      assert.equal(c.get(id).lead, 1);
+    }
+    // The no-op (index 2, term 2) is committed and applied everywhere.
+    for (const id of [1, 2, 3]) assert.deepEqual(c.member(id).applied.map((e) => [e.index, e.term, e.data.length]), [[2, 2, 0]]);
+  });
+
+  it('an election timeout starts a campaign by itself', () => {
+    const c = new Cluster([1, 2, 3]);
+    c.tick(2, 10);
+    c.stabilize();
+    assert.equal(c.get(2).role, Role.Leader);
+  });
+
+  it('a candidate with an out-of-date log loses: voters refuse it (§5.4.1)', () => {
+    const c = new Cluster([1, 2, 3], {}, new Map([
+      [2, entries(2, 2)],
+      [3, entries(2, 2)],
+    ]));
+    c.campaign(1); // its log ends at (1, 1); theirs at (3, 2)
+    assert.notEqual(c.get(1).role, Role.Leader);
+    const refusals = c.delivered.filter((m) => m.type === MessageType.VoteResp && m.reject);
+    assert.equal(refusals.length, 2);
+  });
+
+  it('with PreVote, a node back from a partition does not disrupt the leader', () => {
+    const c = new Cluster([1, 2, 3], { preVote: true, checkQuorum: true });
+    c.campaign(1);
+    c.isolate(3);
+    c.tick(3, 30); // campaigns again and again, alone
+    assert.equal(c.get(3).term, 2, 'a pre-candidate never raises its term');
+    c.heal();
+    c.tick(3, 10);
+    c.stabilize();
+    assert.equal(c.get(1).role, Role.Leader);
+    assert.equal(c.get(1).term, 2);
+  });
+
+  it('without PreVote, the same node raises its term and forces an election', () => {
+    const c = new Cluster([1, 2, 3]);
+    c.campaign(1);
+    c.isolate(3);
+    c.tick(3, 30);
+    assert.ok(c.get(3).term > 2);
+    c.heal();
+    c.tick(3, 10);
+    c.stabilize();
+    assert.ok(c.get(1).term > 2, 'the old leader stepped down to a higher term');
+  });
+
+  it('with CheckQuorum, a leader that hears from no quorum for a whole election timeout steps down', () => {
+    const c = new Cluster([1, 2, 3], { checkQuorum: true });
+    c.campaign(1);
+    c.isolate(1);
+    // The first check still counts what was heard before the cut; the next finds nobody.
+    c.tick(1, 10);
+    assert.equal(c.get(1).role, Role.Leader);
+    c.tick(1, 10);
+    assert.equal(c.get(1).role, Role.Follower);
+    assert.equal(c.get(1).lead, 0);
+  });
+
+  it('with CheckQuorum, followers that hear from the leader ignore vote requests (leader lease)', () => {
+    const c = new Cluster([1, 2, 3], { checkQuorum: true });
+    c.campaign(1);
+    c.get(2).step({ type: MessageType.Vote, from: 3, to: 2, term: 5, logTerm: 2, index: 2, entries: [], commit: 0, reject: false, rejectHint: 0 });
+    c.process();
+    assert.equal(c.get(2).term, 2, 'a vote request in the lease is dropped');
+  });
+});
+
+describe('log replication (§5.3)', () => {
+  it('a proposal commits once a majority holds it, then every node applies it', () => {
+    const c = new Cluster([1, 2, 3]);
+    c.campaign(1);
+    c.propose(1, 'x=1');
+    for (const id of [1, 2, 3]) assert.deepEqual(c.appliedData(id), ['x=1']);
+  });
+
+  it('a follower forwards proposals to the leader', () => {
+    const c = new Cluster([1, 2, 3]);
+    c.campaign(1);
+    c.propose(3, 'from-3');
+    for (const id of [1, 2, 3]) assert.deepEqual(c.appliedData(id), ['from-3']);
+  });
+
+  it('with no leader, a proposal is refused with a reason', () => {
+    const c = new Cluster([1, 2, 3]);
+    assert.throws(() => c.get(2).propose(Buffer.from('x')), (err: unknown) => err instanceof ProposalRejected && err.reason === 'no-leader');
+  });
+
+  it('one follower down: the other makes the majority; the lagging one catches up when back', () => {
+    const c = new Cluster([1, 2, 3]);
+    c.campaign(1);
+    c.isolate(3);
+    for (let i = 0; i < 5; i++) c.propose(1, `v${i}`);
+    assert.deepEqual(c.appliedData(2), ['v0', 'v1', 'v2', 'v3', 'v4']);
+    assert.deepEqual(c.appliedData(3), []);
+    c.heal();
+    c.tick(1); // a heartbeat: the leader learns it is behind and sends what it lacks
+    c.stabilize();
+    assert.deepEqual(c.appliedData(3), ['v0', 'v1', 'v2', 'v3', 'v4']);
+  });
+
+  it('fast backtracking: a follower with a long divergent tail is repaired in few round trips', () => {
+    // Node 3 holds 30 entries of term 2 that nobody else has; 1 and 2 have 5 entries of term 3.
+    const c = new Cluster([1, 2, 3], {}, new Map([
+      [1, entries(3, 3, 3, 3, 3)],
+      [2, entries(3, 3, 3, 3, 3)],
+      [3, entries(...Array.from({ length: 30 }, () => 2))],
+    ]));
+    c.campaign(1);
+    const rejections = c.delivered.filter((m) => m.type === MessageType.AppResp && m.reject && m.from === 3);
+    assert.ok(rejections.length <= 2, `${rejections.length} rejected appends`);
+    const log3 = c.member(3).storage;
+    assert.equal(log3.lastIndex(), c.member(1).storage.lastIndex());
+    assert.equal(log3.term(6), 3);
+  });
+
+  it('pipelining: at most maxInflightMsgs appends are in flight to a follower', () => {
+    const c = new Cluster([1, 2], { maxInflightMsgs: 2, maxSizePerMsg: 1 });
+    c.campaign(1);
+    c.queue = [];
+    // Deliver nothing while proposing: each proposal would go in its own message (maxSizePerMsg 1).
+    for (let i = 0; i < 5; i++) {
+      c.get(1).propose(Buffer.from(`p${i}`));
+      c.process();
+    }
+    const apps = c.queue.filter((m) => m.type === MessageType.App && m.to === 2 && m.entries.length > 0);
+    assert.equal(apps.length, 2);
+    c.stabilize();
+    assert.deepEqual(c.appliedData(2), ['p0', 'p1', 'p2', 'p3', 'p4']);
+  });
+
+  it('the uncommitted log is capped: proposals are refused until entries commit', () => {
+    const c = new Cluster([1, 2, 3], { maxUncommittedEntriesSize: 10 });
+    c.campaign(1);
+    c.isolate(1); // nothing can commit
+    c.get(1).propose(Buffer.from('123456'));
+    assert.throws(() => c.get(1).propose(Buffer.from('123456')), (err: unknown) => err instanceof ProposalRejected && err.reason === 'uncommitted-log-full');
+    c.process();
+    c.heal();
+    c.tick(1);
+    c.stabilize();
+    assert.deepEqual(c.appliedData(2), ['123456']);
+    c.propose(1, '123456'); // room again
+    assert.deepEqual(c.appliedData(2), ['123456', '123456']);
+  });
+});
+
+describe('safety (§5.4)', () => {
+  it('a leader commits entries of earlier terms only through an entry of its own (Figure 8)', () => {
+    // 1 is leader in term 2 and appends an entry only 2 receives.
+    const c = new Cluster([1, 2, 3, 4, 5]);
+    c.campaign(1);
+    c.cutLink(1, 3);
+    c.cutLink(1, 4);
+    c.cutLink(1, 5);
+    c.propose(1, 'old');
+    assert.deepEqual(c.appliedData(1), [], 'not committed: only 2 of 5 hold it');
+    // 2 becomes leader in a later term; the old entry is on a minority until 2's no-op commits it.
+    c.heal();
+    c.campaign(2);
+    assert.equal(c.get(2).role, Role.Leader);
+    for (const id of [1, 2, 3, 4, 5]) assert.deepEqual(c.appliedData(id), ['old']);
+    const noop = c.member(2).applied.at(-1)!;
+    assert.equal(noop.term, c.get(2).term, 'committed together with the new term\'s no-op');
+  });
+
+  it('acknowledgements of earlier terms\' entries do not commit them; one of the leader\'s own term does', () => {
+    // 1 holds entries 2 and 3 of term 2 and becomes leader of term 3 (no-op at 4).
+    const c = new Cluster([1, 2], {}, new Map([[1, entries(2, 2)]]));
+    c.get(1).campaign();
+    c.process();
+    while (c.get(1).role !== Role.Leader) c.deliverNext();
+    c.queue = []; // hold back the appends: we play the follower's answers by hand
+    const ack = (index: number) => ({ type: MessageType.AppResp, from: 2, to: 1, term: c.get(1).term, logTerm: 0, index, entries: [], commit: 0, reject: false, rejectHint: 0 });
+    c.get(1).step(ack(3));
+    assert.equal(c.get(1).log.committed, 1, 'a majority holds entry 3, but it is of term 2');
+    c.get(1).step(ack(4));
+    assert.equal(c.get(1).log.committed, 4, 'the no-op of term 3 commits, and everything before it');
+  });
+
+  it('a node grants one vote per term', () => {
+    const c = new Cluster([1, 2, 3]);
+    const vote = (from: number) => ({ type: MessageType.Vote, from, to: 3, term: 5, logTerm: 1, index: 1, entries: [], commit: 0, reject: false, rejectHint: 0 });
+    c.get(3).step(vote(1));
+    c.get(3).step(vote(2));
+    const rd = c.get(3).ready();
+    const resps = rd.messagesAfterPersist.filter((m) => m.type === MessageType.VoteResp);
+    assert.deepEqual(resps.map((m) => [m.to, m.reject]), [[1, false], [2, true]]);
+    assert.equal(rd.hardState?.vote, 1);
+  });
+
+  it('a vote goes out only after it is durable: it waits in messagesAfterPersist with the hard state', () => {
+    const c = new Cluster([1, 2, 3]);
+    c.get(3).step({ type: MessageType.Vote, from: 1, to: 3, term: 2, logTerm: 1, index: 1, entries: [], commit: 0, reject: false, rejectHint: 0 });
+    const rd = c.get(3).ready();
+    assert.deepEqual(rd.messages.filter((m) => m.type === MessageType.VoteResp), []);
+    assert.equal(rd.messagesAfterPersist.length, 1);
+    assert.deepEqual(rd.hardState, { term: 2, vote: 1, commit: 1 });
+  });
+});
+
+describe('reads (§6.4)', () => {
+  it('ReadIndex: one heartbeat round confirms reads queued before it', () => {
+    const c = new Cluster([1, 2, 3]);
+    c.campaign(1);
+    c.propose(1, 'x');
+    c.get(1).readIndex(Buffer.from('r1'));
+    c.get(1).readIndex(Buffer.from('r2'));
+    c.process();
+    c.stabilize();
+    const rs = c.member(1).readStates.map((r) => [Buffer.from(r.requestId).toString(), r.index]);
+    assert.deepEqual(rs, [['r1', 3], ['r2', 3]]);
+  });
+
+  it('a follower\'s read is confirmed through the leader', () => {
+    const c = new Cluster([1, 2, 3]);
+    c.campaign(1);
+    c.get(3).readIndex(Buffer.from('f'));
+    c.process();
+    c.stabilize();
+    assert.deepEqual(c.member(3).readStates.map((r) => Buffer.from(r.requestId).toString()), ['f']);
+    assert.equal(c.member(3).readStates[0]!.index, c.get(1).log.committed);
+  });
+
+  it('a read arriving before the new leader\'s no-op commits waits for it', () => {
+    const c = new Cluster([1, 2, 3]);
+    c.get(1).campaign();
+    c.process();
+    // Win the election but hold back the appends that would commit the no-op.
+    for (let i = 0; i < 100 && c.get(1).role !== Role.Leader; i++) c.deliverNext();
+    assert.equal(c.get(1).role, Role.Leader);
+    c.get(1).readIndex(Buffer.from('early'));
+    c.process();
+    assert.deepEqual(c.member(1).readStates, []);
+    c.stabilize();
+    assert.deepEqual(c.member(1).readStates.map((r) => Buffer.from(r.requestId).toString()), ['early']);
+  });
+
+  it('lease reads need CheckQuorum', () => {
+    const storage = new MemoryStorage();
+    storage.applySnapshot({ meta: { index: 1, term: 1, confState: { ...emptyConfState(), voters: [1] } }, data: new Uint8Array() });
+    assert.throws(() => new Raft({ id: 1, storage, electionTick: 10, heartbeatTick: 1, random: () => 0, readOnly: 'lease' }), /lease reads need checkQuorum/);
+  });
+});
