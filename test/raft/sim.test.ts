@@ -6,6 +6,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Simulation } from './sim.js';
+import { checkHistory } from '../support/linearizability.js';
 
 const one = process.env.AXIS_RAFT_SEED;
 const count = Number(process.env.AXIS_RAFT_SEEDS ?? 300);
@@ -15,6 +16,7 @@ describe('raft simulation: safety under faults, liveness after healing', () => {
   for (const nodes of [3, 5]) {
     it(`${nodes} nodes, ${seeds.length} seeds`, () => {
       let applied = 0;
+      let answered = 0;
       for (const seed of seeds) {
         // Half the runs keep Readies unpersisted longer, so messages race the disk more.
         const sim = new Simulation({ seed: seed * 10 + nodes, nodes, drop: 0.05, duplicate: 0.05, lazyPersist: seed % 2 ? 0.3 : 0.85 });
@@ -25,10 +27,15 @@ describe('raft simulation: safety under faults, liveness after healing', () => {
         sim.checkLogMatching();
         assert.ok(sim.recover(), `seed ${seed * 10 + nodes}: no leader committed a proposal within 500 ticks after healing`);
         sim.checkLogMatching();
+        sim.finishClients();
+        const lin = checkHistory(sim.history);
+        assert.equal(lin.ok, true, `seed ${seed * 10 + nodes}: client history is not linearizable: ${lin.ok === true ? '' : lin.reason}`);
         applied += sim.appliedCount();
+        answered += sim.history.filter((o) => o.return !== Infinity).length;
       }
       // The runs did real work: entries were committed and applied.
       assert.ok(applied > seeds.length, `only ${applied} entries applied over ${seeds.length} seeds`);
+      assert.ok(answered > seeds.length, `only ${answered} client requests answered over ${seeds.length} seeds`);
     });
   }
 

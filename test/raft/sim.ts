@@ -8,6 +8,7 @@ import { Raft, ProposalRejected } from '../../ts/raft/raft.js';
 import { MemoryStorage } from '../../ts/raft/storage.js';
 import { type Entry, type Message, MessageType, type NodeId, type Ready, Role, emptyConfState } from '../../ts/raft/types.js';
 import { mulberry32 } from '../support/prng.js';
+import type { KvInput, KvOutput, Operation } from '../support/linearizability.js';
 
 export interface SimOptions {
   seed: number;
@@ -31,7 +32,27 @@ interface Node {
   maxCommit: number;
   /** A Ready taken (its messages sent) but not yet persisted: a crash loses it. */
   pending: Ready | undefined;
+  /** The state machine built from `applied`: a key-value map (durable with it). */
+  kv: Map<string, string>;
 }
+
+/** A client with at most one request outstanding, sent to one node. */
+interface Client {
+  id: number;
+  seq: number;
+  busy: { seq: number; input: KvInput; node: NodeId; call: number; sentAt: number } | undefined;
+}
+
+/** A client request as it travels in a log entry. */
+interface Command {
+  c: number;
+  s: number;
+  op: KvInput;
+}
+
+const KEYS = ['a', 'b', 'c'];
+/** Steps a client waits for its answer before it gives up (the outcome is then unknown). */
+const CLIENT_TIMEOUT = 400;
 
 export class SafetyViolation extends Error {}
 
@@ -47,6 +68,11 @@ export class Simulation {
   /** Every entry applied anywhere, by index: all nodes must agree. */
   private readonly appliedLog: Entry[] = [];
   private proposals = 0;
+  private readonly clients: Client[] = [];
+  /** Every client operation with its outcome, for the linearizability check. */
+  readonly history: Operation[] = [];
+  /** Logical time of client events: every call and answer gets a later one. */
+  private clock = 0;
   stepsRun = 0;
   readonly opts: Required<SimOptions>;
 
@@ -58,10 +84,77 @@ export class Simulation {
       const voters = Array.from({ length: opts.nodes }, (_, j) => j + 1);
       storage.applySnapshot({ meta: { index: 1, term: 1, confState: { ...emptyConfState(), voters } }, data: new Uint8Array() });
       storage.setHardState({ term: 1, vote: 0, commit: 1 });
-      const node: Node = { id: i, raft: undefined, storage, applied: [], maxCommit: 1, pending: undefined };
+      const node: Node = { id: i, raft: undefined, storage, applied: [], maxCommit: 1, pending: undefined, kv: new Map() };
       this.nodes.push(node);
       this.start(node);
     }
+    for (let c = 1; c <= 4; c++) this.clients.push({ id: c, seq: 0, busy: undefined });
+  }
+
+  // ---- clients --------------------------------------------------------------------------
+
+  /** An idle client sends a random request to a random node. */
+  clientRequest(): void {
+    const idle = this.clients.filter((c) => !c.busy);
+    if (idle.length === 0) return;
+    const client = idle[Math.floor(this.rng() * idle.length)]!;
+    const key = KEYS[Math.floor(this.rng() * KEYS.length)]!;
+    const value = `v${client.id}.${client.seq + 1}`;
+    const x = this.rng();
+    const input: KvInput =
+      x < 0.35 ? { op: 'put', key, value }
+      : x < 0.7 ? { op: 'get', key }
+      : x < 0.85 ? { op: 'cas', key, expect: this.rng() < 0.3 ? null : `v${1 + Math.floor(this.rng() * 4)}.${1 + Math.floor(this.rng() * (client.seq + 1))}`, value }
+      : { op: 'delete', key };
+    const node = this.nodes[Math.floor(this.rng() * this.nodes.length)]!;
+    client.seq++;
+    const cmd: Command = { c: client.id, s: client.seq, op: input };
+    // A refused proposal never entered any log: the client knows it failed and records nothing.
+    if (!this.propose(node.id, Buffer.from(JSON.stringify(cmd)))) return;
+    client.busy = { seq: client.seq, input, node: node.id, call: ++this.clock, sentAt: this.stepsRun };
+  }
+
+  private answer(client: Client, output: KvOutput, at: number): void {
+    const b = client.busy!;
+    this.history.push({ clientId: client.id, call: b.call, return: at, input: b.input, output });
+    client.busy = undefined;
+  }
+
+  /** Clients whose node crashed, or who waited too long, give up: the outcome is unknown. */
+  private expireClients(crashed?: NodeId): void {
+    for (const c of this.clients) {
+      if (c.busy && (c.busy.node === crashed || this.stepsRun - c.busy.sentAt > CLIENT_TIMEOUT)) {
+        this.answer(c, { unknown: true }, Infinity);
+      }
+    }
+  }
+
+  /** Ends the run: requests still outstanding have unknown outcomes. */
+  finishClients(): void {
+    for (const c of this.clients) if (c.busy) this.answer(c, { unknown: true }, Infinity);
+  }
+
+  /** Applies a command to a node's key-value state; the node that took the request answers it. */
+  private applyCommand(n: Node, e: Entry): void {
+    if (e.data.length === 0 || e.data[0] !== 0x7b /* { */) return;
+    const cmd = JSON.parse(Buffer.from(e.data).toString()) as Command;
+    const { op } = cmd;
+    let output: KvOutput;
+    const cur = n.kv.get(op.key) ?? null;
+    if (op.op === 'put') {
+      n.kv.set(op.key, op.value);
+      output = { ok: true };
+    } else if (op.op === 'get') {
+      output = { value: cur };
+    } else if (op.op === 'delete') {
+      output = { deleted: n.kv.delete(op.key) };
+    } else {
+      const ok = cur === op.expect;
+      if (ok) n.kv.set(op.key, op.value);
+      output = { succeeded: ok };
+    }
+    const client = this.clients[cmd.c - 1]!;
+    if (client.busy && client.busy.seq === cmd.s && client.busy.node === n.id) this.answer(client, output, ++this.clock);
   }
 
   private start(node: Node): void {
@@ -148,6 +241,7 @@ export class Simulation {
     const n = this.node(id);
     n.raft = undefined;
     n.pending = undefined; // never persisted, never acknowledged
+    this.expireClients(id);
     // Messages to it are lost with it; its unsent messages were never sent.
     this.inflight = this.inflight.filter((m) => m.to !== id);
   }
@@ -266,6 +360,7 @@ export class Simulation {
     const expected = (last ? last.index : 1) + 1;
     if (e.index !== expected) this.fail(`node ${n.id} applied index ${e.index}, expected ${expected}`);
     n.applied.push(e);
+    this.applyCommand(n, e);
     // State machine safety: no two nodes apply different entries at one index.
     const seen = this.appliedLog[e.index];
     if (seen === undefined) this.appliedLog[e.index] = e;
@@ -336,13 +431,15 @@ export class Simulation {
   /** A random step of a faulty world. */
   randomStep(): void {
     this.stepsRun++;
+    this.expireClients();
     const x = this.rng();
     const ids = this.nodes.map((n) => n.id);
     const pick = (): NodeId => ids[Math.floor(this.rng() * ids.length)]!;
     if (x < 0.42) this.deliverOne();
     else if (x < 0.5) this.persistOne();
     else if (x < 0.8) this.tick(pick());
-    else if (x < 0.93) this.propose(pick());
+    else if (x < 0.87) this.propose(pick());
+    else if (x < 0.93) this.clientRequest();
     else if (x < 0.95) this.dropOne();
     else if (x < 0.958) {
       // Usually a minority goes down; now and then a majority does too.
