@@ -4,7 +4,8 @@
  */
 import { Raft, type RaftConfig } from '../../ts/raft/raft.js';
 import { MemoryStorage } from '../../ts/raft/storage.js';
-import { type Entry, type Message, type NodeId, type ReadState, emptyConfState } from '../../ts/raft/types.js';
+import { decodeConfChange } from '../../ts/raft/confchange.js';
+import { type ConfState, type Entry, EntryType, type Message, type NodeId, type ReadState, emptyConfState } from '../../ts/raft/types.js';
 
 export interface Member {
   id: NodeId;
@@ -12,9 +13,14 @@ export interface Member {
   storage: MemoryStorage;
   applied: Entry[];
   readStates: ReadState[];
+  /** The membership after the last ConfChange applied. */
+  confState: ConfState | undefined;
 }
 
-export type Options = Partial<Omit<RaftConfig, 'id' | 'storage' | 'random'>>;
+export type Options = Partial<Omit<RaftConfig, 'id' | 'storage' | 'random'>> & {
+  /** The initial voters (default: every id); the others start as members-to-be, outside the configuration. */
+  voters?: NodeId[];
+};
 
 export class Cluster {
   readonly members = new Map<NodeId, Member>();
@@ -24,17 +30,18 @@ export class Cluster {
   /** Every message delivered, for assertions about traffic. */
   delivered: Message[] = [];
 
-  constructor(ids: NodeId[], opts: Options = {}, logs: Map<NodeId, Entry[]> = new Map()) {
+  constructor(ids: NodeId[], options: Options = {}, logs: Map<NodeId, Entry[]> = new Map()) {
+    const { voters = ids, ...opts } = options;
     for (const id of ids) {
       const storage = new MemoryStorage();
-      storage.applySnapshot({ meta: { index: 1, term: 1, confState: { ...emptyConfState(), voters: ids } }, data: new Uint8Array() });
+      storage.applySnapshot({ meta: { index: 1, term: 1, confState: { ...emptyConfState(), voters } }, data: new Uint8Array() });
       const log = logs.get(id) ?? [];
       storage.append(log);
       const last = log[log.length - 1];
       storage.setHardState({ term: last ? last.term : 1, vote: 0, commit: 1 });
       // Deterministic timeouts: every node's randomized timeout is the minimum unless a test says otherwise.
       const raft = new Raft({ id, storage, electionTick: 10, heartbeatTick: 1, random: () => 0, applied: 1, ...opts });
-      this.members.set(id, { id, raft, storage, applied: [], readStates: [] });
+      this.members.set(id, { id, raft, storage, applied: [], readStates: [], confState: undefined });
     }
     this.process();
   }
@@ -59,6 +66,9 @@ export class Cluster {
         m.storage.append(rd.entries);
         if (rd.hardState) m.storage.setHardState(rd.hardState);
         m.applied.push(...rd.committedEntries);
+        for (const e of rd.committedEntries) {
+          if (e.type === EntryType.ConfChange) m.confState = m.raft.applyConfChange(decodeConfChange(e.data));
+        }
         m.readStates.push(...rd.readStates);
         for (const msg of [...rd.messages, ...rd.messagesAfterPersist]) {
           if (!this.cut.has(`${msg.from}>${msg.to}`)) this.queue.push(msg);
@@ -119,9 +129,9 @@ export class Cluster {
     this.cut.clear();
   }
 
-  /** Data of the applied entries that carry data (no-ops left out). */
+  /** Data of the applied normal entries that carry data (no-ops and membership changes left out). */
   appliedData(id: NodeId): string[] {
-    return this.member(id).applied.filter((e) => e.data.length > 0).map((e) => Buffer.from(e.data).toString());
+    return this.member(id).applied.filter((e) => e.type === EntryType.Normal && e.data.length > 0).map((e) => Buffer.from(e.data).toString());
   }
 }
 

@@ -260,3 +260,128 @@ describe('reads (§6.4)', () => {
     assert.throws(() => new Raft({ id: 1, storage, electionTick: 10, heartbeatTick: 1, random: () => 0, readOnly: 'lease' }), /lease reads need checkQuorum/);
   });
 });
+
+describe('membership changes (§4 of the thesis, joint consensus)', () => {
+  const add = (type: 'addNode' | 'addLearner' | 'removeNode', nodeId: number) => ({ type, nodeId });
+
+  it('a learner replicates but does not vote; promoted, it becomes a voter', () => {
+    const c = new Cluster([1, 2, 3, 4], { voters: [1, 2, 3] });
+    c.campaign(1);
+    c.get(1).proposeConfChange({ transition: 'auto', changes: [add('addLearner', 4)] });
+    c.process();
+    c.stabilize();
+    assert.deepEqual(c.member(1).confState?.learners, [4]);
+    c.propose(1, 'x');
+    assert.deepEqual(c.appliedData(4), ['x'], 'the learner receives the log');
+    // A learner never campaigns.
+    c.tick(4, 30);
+    c.stabilize();
+    assert.equal(c.get(1).role, Role.Leader);
+    c.get(1).proposeConfChange({ transition: 'auto', changes: [add('addNode', 4)] });
+    c.process();
+    c.stabilize();
+    assert.deepEqual(c.member(1).confState?.voters, [1, 2, 3, 4]);
+    assert.deepEqual(c.member(4).confState?.voters, [1, 2, 3, 4]);
+  });
+
+  it('replacing two voters at once goes through a joint configuration, left automatically', () => {
+    const c = new Cluster([1, 2, 3, 4, 5], { voters: [1, 2, 3] });
+    c.campaign(1);
+    c.get(1).proposeConfChange({ transition: 'auto', changes: [add('addNode', 4), add('addNode', 5), add('removeNode', 2), add('removeNode', 3)] });
+    c.process();
+    c.stabilize();
+    // The joint config was entered and, once applied, left by the leader on its own.
+    const cs = c.member(1).confState!;
+    assert.deepEqual(cs.voters, [1, 4, 5]);
+    assert.deepEqual(cs.votersOutgoing, []);
+    const ccEntries = c.member(1).applied.filter((e) => e.type === 1);
+    assert.equal(ccEntries.length, 2, 'enter joint, then leave joint');
+    c.propose(1, 'after');
+    for (const id of [1, 4, 5]) assert.deepEqual(c.appliedData(id), ['after']);
+  });
+
+  it('only one change at a time: the next is refused until the last is applied', () => {
+    const c = new Cluster([1, 2, 3, 4], { voters: [1, 2, 3] });
+    c.campaign(1);
+    c.get(1).proposeConfChange({ transition: 'auto', changes: [add('addLearner', 4)] });
+    assert.throws(
+      () => c.get(1).proposeConfChange({ transition: 'auto', changes: [add('addNode', 4)] }),
+      (err: unknown) => err instanceof ProposalRejected && err.reason === 'conf-change-pending',
+    );
+    c.process();
+    c.stabilize();
+    c.get(1).proposeConfChange({ transition: 'auto', changes: [add('addNode', 4)] }); // fine now
+  });
+
+  it('an empty change outside a joint configuration is refused', () => {
+    const c = new Cluster([1, 2, 3]);
+    c.campaign(1);
+    assert.throws(
+      () => c.get(1).proposeConfChange({ transition: 'auto', changes: [] }),
+      (err: unknown) => err instanceof ProposalRejected && err.reason === 'conf-change-invalid',
+    );
+  });
+
+  it('a leader removed from the configuration steps down, and the rest elect a new one', () => {
+    const c = new Cluster([1, 2, 3]);
+    c.campaign(1);
+    c.get(1).proposeConfChange({ transition: 'auto', changes: [add('removeNode', 1)] });
+    c.process();
+    c.stabilize();
+    assert.equal(c.get(1).role, Role.Follower);
+    c.tick(2, 20);
+    c.stabilize();
+    assert.equal(c.get(2).role, Role.Leader);
+    c.propose(2, 'without 1');
+    assert.deepEqual(c.appliedData(3), ['without 1']);
+  });
+});
+
+describe('leadership transfer (§3.10 of the thesis)', () => {
+  it('a caught-up target is told to campaign and wins at once', () => {
+    const c = new Cluster([1, 2, 3], { preVote: true, checkQuorum: true });
+    c.campaign(1);
+    c.get(1).transferLeader(3);
+    c.process();
+    c.stabilize();
+    assert.equal(c.get(3).role, Role.Leader);
+    assert.equal(c.get(1).role, Role.Follower);
+    assert.equal(c.get(1).lead, 3);
+  });
+
+  it('a lagging target is caught up first; proposals are refused meanwhile', () => {
+    const c = new Cluster([1, 2, 3]);
+    c.campaign(1);
+    c.isolate(3);
+    c.propose(1, 'missed');
+    c.heal();
+    c.get(1).transferLeader(3);
+    assert.throws(() => c.get(1).propose(Buffer.from('during')), (err: unknown) => err instanceof ProposalRejected && err.reason === 'transfer-in-progress');
+    c.process();
+    c.stabilize();
+    assert.equal(c.get(3).role, Role.Leader);
+    assert.ok(c.member(3).storage.lastIndex() >= 3, 'it had caught up before winning');
+  });
+
+  it('a transfer asked for at a follower is forwarded to the leader', () => {
+    const c = new Cluster([1, 2, 3]);
+    c.campaign(1);
+    c.get(2).transferLeader(2);
+    c.process();
+    c.stabilize();
+    assert.equal(c.get(2).role, Role.Leader);
+  });
+
+  it('a transfer that cannot finish is abandoned after an election timeout', () => {
+    const c = new Cluster([1, 2, 3]);
+    c.campaign(1);
+    c.isolate(3);
+    c.get(1).transferLeader(3);
+    c.process();
+    assert.equal(c.get(1).leadTransferee, 3);
+    c.tick(1, 10);
+    assert.equal(c.get(1).leadTransferee, 0);
+    assert.equal(c.get(1).role, Role.Leader);
+    c.get(1).propose(Buffer.from('after abort')); // accepted again
+  });
+});

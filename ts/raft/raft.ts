@@ -11,10 +11,10 @@
 import { RaftLog } from './log.js';
 import type { LogStorage } from './storage.js';
 import { Inflights, Progress, ProgressTracker } from './tracker.js';
-import { restore } from './confchange.js';
+import { ConfChanger, decodeConfChange, encodeConfChange, restore } from './confchange.js';
 import {
-  type Entry, EntryType, type HardState, type Message, MessageType, NONE, type NodeId, type ReadState, type Ready,
-  Role, message,
+  type ConfChange, type ConfState, type Entry, EntryType, type HardState, type Message, MessageType, NONE, type NodeId,
+  type ReadState, type Ready, Role, message,
 } from './types.js';
 import { ReadOnly } from './read-only.js';
 
@@ -46,7 +46,13 @@ export interface RaftConfig {
 }
 
 /** Why a request was refused; the server maps these to client errors. */
-export type RejectReason = 'no-leader' | 'uncommitted-log-full' | 'not-leader';
+export type RejectReason =
+  | 'no-leader'
+  | 'uncommitted-log-full'
+  | 'not-leader'
+  | 'transfer-in-progress'
+  | 'conf-change-pending'
+  | 'conf-change-invalid';
 
 export class ProposalRejected extends Error {
   constructor(readonly reason: RejectReason, message: string) {
@@ -84,6 +90,10 @@ export class Raft {
   private readOnly: ReadOnly;
   /** ReadIndex requests that arrived before this leader's no-op committed. */
   private pendingReads: Message[] = [];
+  /** Index of the last membership change proposed; none may be proposed until it is applied. */
+  private pendingConfIndex = 0;
+  /** The member leadership is being handed to (NONE when no transfer is under way). */
+  leadTransferee: NodeId = NONE;
   private readonly readOnlyOption: 'safe' | 'lease';
 
   private msgs: Message[] = [];
@@ -165,6 +175,47 @@ export class Raft {
     this.step(message({ type: MessageType.ReadIndex, from: this.id, entries: [{ term: 0, index: 0, type: EntryType.Normal, data: requestId }] }));
   }
 
+  /**
+   * Propose a membership change. Several changes (or transition 'explicit'/'implicit') go through
+   * a joint configuration; an empty change leaves one. Refused while another change is unapplied.
+   */
+  proposeConfChange(cc: ConfChange): void {
+    this.step(message({ type: MessageType.Prop, from: this.id, entries: [{ term: 0, index: 0, type: EntryType.ConfChange, data: encodeConfChange(cc) }] }));
+  }
+
+  /**
+   * The application applies a committed ConfChange entry by calling this; it returns the new
+   * membership to store with the applied state.
+   */
+  applyConfChange(cc: ConfChange): ConfState {
+    const changer = new ConfChanger(
+      { config: this.tracker.config, progress: this.tracker.progress, maxInflight: this.maxInflightMsgs, maxInflightBytes: this.maxInflightBytes },
+      this.log.lastIndex(),
+    );
+    const next = changer.apply(cc);
+    this.tracker.config = next.config;
+    this.tracker.progress = next.progress;
+    const cs = this.tracker.confState();
+    const self = this.tracker.progress.get(this.id);
+    this.isLearner = self?.isLearner ?? false;
+    if ((!self || this.isLearner) && this.role === Role.Leader) {
+      // Removed or demoted: a leader outside the voters steps down.
+      this.becomeFollower(this.term, NONE);
+      return cs;
+    }
+    if (this.role !== Role.Leader || cs.voters.length === 0) return cs;
+    // The new quorum may commit more; new members are probed either way.
+    if (this.maybeCommit()) this.bcastAppend();
+    else for (const id of this.tracker.progress.keys()) if (id !== this.id) this.maybeSendAppend(id, false);
+    if (this.leadTransferee !== NONE && !this.tracker.config.voters.has(this.leadTransferee)) this.leadTransferee = NONE;
+    return cs;
+  }
+
+  /** Hand leadership to `transferee` (at the leader, or forwarded to it). */
+  transferLeader(transferee: NodeId): void {
+    this.step(message({ type: MessageType.TransferLeader, from: transferee, to: this.id }));
+  }
+
   /** The transport could not deliver to `id`: probe it again instead of streaming. */
   reportUnreachable(id: NodeId): void {
     this.step(message({ type: MessageType.Unreachable, from: id }));
@@ -228,10 +279,18 @@ export class Raft {
 
   private appliedTo(index: number, applied: Entry[]): void {
     this.log.appliedTo(index);
-    if (this.role === Role.Leader) {
-      let size = 0;
-      for (const e of applied) size += e.data.length;
-      this.reduceUncommittedSize(size);
+    if (this.role !== Role.Leader) return;
+    let size = 0;
+    for (const e of applied) size += e.data.length;
+    this.reduceUncommittedSize(size);
+    // A joint configuration entered with autoLeave is left as soon as it is applied.
+    if (this.tracker.config.autoLeave && index >= this.pendingConfIndex && this.tracker.config.voters.isJoint()) {
+      try {
+        this.proposeConfChange({ transition: 'auto', changes: [] });
+      } catch (err) {
+        // e.g. a transfer under way: tried again at the next applied entry.
+        if (!(err instanceof ProposalRejected)) throw err;
+      }
     }
   }
 
@@ -256,6 +315,8 @@ export class Raft {
     this.uncommittedSize = 0;
     this.readOnly = new ReadOnly(this.readOnlyOption);
     this.pendingReads = [];
+    this.leadTransferee = NONE;
+    this.pendingConfIndex = 0;
   }
 
   private resetRandomizedElectionTimeout(): void {
@@ -302,6 +363,8 @@ export class Raft {
       self.becomeReplicate();
       self.recentActive = true;
     }
+    // There may be an unapplied membership change in the log: allow none until all of it is applied.
+    this.pendingConfIndex = this.log.lastIndex();
     // A no-op in our term: committing it commits everything before it (§5.4.2), and reads wait for it.
     this.appendEntry([{ term: 0, index: 0, type: EntryType.Normal, data: new Uint8Array() }]);
   }
@@ -322,6 +385,8 @@ export class Raft {
     if (this.electionElapsed >= this.electionTimeout) {
       this.electionElapsed = 0;
       if (this.checkQuorum) this.step(message({ type: MessageType.CheckQuorum, from: this.id }));
+      // A transfer not done within an election timeout is abandoned: proposals flow again.
+      if (this.role === Role.Leader && this.leadTransferee !== NONE) this.leadTransferee = NONE;
     }
     if (this.role !== Role.Leader) return;
     if (this.heartbeatElapsed >= this.heartbeatTimeout) {
@@ -337,13 +402,14 @@ export class Raft {
 
   // ---- elections ------------------------------------------------------------------------
 
-  private hup(): void {
+  private hup(transfer = false): void {
     if (this.role === Role.Leader) return;
     if (!this.promotable()) return;
     // Campaigning with unapplied membership changes could elect a node under a stale config.
     if (this.hasUnappliedConfChanges()) return;
-    if (this.preVote) this.campaignAs(Role.PreCandidate);
-    else this.campaignAs(Role.Candidate);
+    // A transfer asked for by the leader skips the pre-vote: the leader has stepped aside.
+    if (this.preVote && !transfer) this.campaignAs(Role.PreCandidate);
+    else this.campaignAs(Role.Candidate, transfer);
   }
 
   private hasUnappliedConfChanges(): boolean {
@@ -354,7 +420,7 @@ export class Raft {
     return false;
   }
 
-  private campaignAs(role: Role.PreCandidate | Role.Candidate): void {
+  private campaignAs(role: Role.PreCandidate | Role.Candidate, transfer = false): void {
     let term: number;
     let type: MessageType;
     if (role === Role.PreCandidate) {
@@ -375,7 +441,7 @@ export class Raft {
     }
     for (const id of this.tracker.voterNodes()) {
       if (id === this.id) continue;
-      const m = message({ type, to: id, term, index: this.log.lastIndex(), logTerm: this.log.lastTerm() });
+      const m = message({ type, to: id, term, index: this.log.lastIndex(), logTerm: this.log.lastTerm(), ...(transfer ? { transfer } : {}) });
       this.send(m);
     }
   }
@@ -396,7 +462,7 @@ export class Raft {
       if (m.type === MessageType.Vote || m.type === MessageType.PreVote) {
         // A leader lease: while we hear from a leader, ignore vote requests (CheckQuorum).
         const inLease = this.checkQuorum && this.lead !== NONE && this.electionElapsed < this.electionTimeout;
-        if (inLease) return;
+        if (inLease && !m.transfer) return;
       }
       if (m.type === MessageType.PreVote) {
         // Never change our term for a pre-vote.
@@ -468,6 +534,24 @@ export class Raft {
         if (!this.tracker.progress.has(this.id)) {
           throw new ProposalRejected('not-leader', 'this leader was removed from the configuration');
         }
+        if (this.leadTransferee !== NONE) {
+          throw new ProposalRejected('transfer-in-progress', `leadership is being transferred to ${this.leadTransferee}`);
+        }
+        m.entries.forEach((e, i) => {
+          if (e.type !== EntryType.ConfChange) return;
+          const cc = decodeConfChange(e.data);
+          const joint = this.tracker.config.voters.isJoint();
+          if (this.pendingConfIndex > this.log.applied) {
+            throw new ProposalRejected('conf-change-pending', `a membership change at index ${this.pendingConfIndex} is not applied yet`);
+          }
+          if (joint && cc.changes.length > 0) {
+            throw new ProposalRejected('conf-change-invalid', 'the configuration is joint: leave it first');
+          }
+          if (!joint && cc.changes.length === 0) {
+            throw new ProposalRejected('conf-change-invalid', 'the configuration is not joint: nothing to leave');
+          }
+          this.pendingConfIndex = this.log.lastIndex() + i + 1;
+        });
         if (!this.appendEntry(m.entries)) {
           throw new ProposalRejected('uncommitted-log-full', 'too many uncommitted entries; try again later');
         }
@@ -508,6 +592,10 @@ export class Raft {
             while (this.maybeSendAppend(m.from, false)) {
               // keep filling the pipeline
             }
+            // The transferee has caught up: tell it to campaign now.
+            if (m.from === this.leadTransferee && pr.match === this.log.lastIndex()) {
+              this.send(message({ type: MessageType.TimeoutNow, to: m.from }));
+            }
           }
         }
         return;
@@ -524,6 +612,19 @@ export class Raft {
         // An unreachable follower in replicate state lost messages: probe it.
         if (pr.state === 'replicate') pr.becomeProbe();
         return;
+      case MessageType.TransferLeader: {
+        if (pr.isLearner) return; // a learner cannot lead
+        const transferee = m.from;
+        if (this.leadTransferee === transferee) return; // already under way
+        this.leadTransferee = NONE;
+        if (transferee === this.id) return; // we lead already
+        // It must be done within an election timeout.
+        this.electionElapsed = 0;
+        this.leadTransferee = transferee;
+        if (pr.match === this.log.lastIndex()) this.send(message({ type: MessageType.TimeoutNow, to: transferee }));
+        else this.sendAppend(transferee);
+        return;
+      }
     }
   };
 
@@ -702,6 +803,14 @@ export class Raft {
       case MessageType.ReadIndexResp:
         this.readStates.push({ index: m.index, requestId: m.entries[0]?.data ?? new Uint8Array() });
         return;
+      case MessageType.TransferLeader:
+        if (this.lead === NONE) throw new ProposalRejected('no-leader', 'no leader to hand leadership over');
+        this.send({ ...m, to: this.lead });
+        return;
+      case MessageType.TimeoutNow:
+        // The leader asks us to take over: campaign at once, skipping the pre-vote.
+        this.hup(true);
+        return;
     }
   };
 
@@ -732,7 +841,8 @@ export class Raft {
   // ---- sending --------------------------------------------------------------------------
 
   private send(m: Message): void {
-    m.from = this.id;
+    // A forwarded message keeps its origin (a transfer names the transferee in `from`).
+    if (m.from === NONE) m.from = this.id;
     // Vote requests and responses carry their own term (a pre-vote asks about the next one);
     // everything else is stamped with ours. Local messages carry none.
     if (m.type === MessageType.Vote || m.type === MessageType.PreVote || m.type === MessageType.VoteResp || m.type === MessageType.PreVoteResp) {

@@ -94,6 +94,10 @@ export const enum MessageType {
   CheckQuorum = 'checkQuorum',
   ReadIndex = 'readIndex',
   ReadIndexResp = 'readIndexResp',
+  /** To the leader: hand leadership to `from`. */
+  TransferLeader = 'transferLeader',
+  /** From the leader to a caught-up transferee: campaign now. */
+  TimeoutNow = 'timeoutNow',
 }
 
 export interface Message {
@@ -113,6 +117,8 @@ export interface Message {
   snapshot?: Snapshot;
   /** ReadIndex: the request id, echoed back. Heartbeat: the read-index round it confirms. */
   context?: Uint8Array;
+  /** Vote/PreVote: a campaign the leader asked for (leadership transfer): voters skip the lease check. */
+  transfer?: boolean;
 }
 
 /** A message with every field defaulted but the ones given. */
