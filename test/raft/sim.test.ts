@@ -39,6 +39,19 @@ describe('raft simulation: safety under faults, liveness after healing', () => {
     });
   }
 
+  it('with membership changes and leadership transfers under load', () => {
+    for (const seed of seeds) {
+      const s = seed * 10 + 9;
+      const sim = new Simulation({ seed: s, nodes: 5, drop: 0.05, duplicate: 0.05, membershipChanges: true });
+      for (let i = 0; i < 3000; i++) sim.randomStep();
+      sim.checkLogMatching();
+      assert.ok(sim.recover(), `seed ${s}: no progress after healing`);
+      sim.finishClients();
+      const lin = checkHistory(sim.history);
+      assert.equal(lin.ok, true, `seed ${s}: client history is not linearizable: ${lin.ok === true ? '' : lin.reason}`);
+    }
+  });
+
   it('without PreVote and CheckQuorum too', () => {
     for (const seed of seeds.slice(0, 100)) {
       const sim = new Simulation({ seed: seed * 10 + 7, nodes: 3, drop: 0.05, duplicate: 0.05, preVote: false, checkQuorum: false });

@@ -5,8 +5,9 @@
  * reproduced from its seed alone.
  */
 import { Raft, ProposalRejected } from '../../ts/raft/raft.js';
+import { decodeConfChange } from '../../ts/raft/confchange.js';
 import { MemoryStorage } from '../../ts/raft/storage.js';
-import { type Entry, type Message, MessageType, type NodeId, type Ready, Role, emptyConfState } from '../../ts/raft/types.js';
+import { type ConfChangeSingle, type Entry, EntryType, type Message, MessageType, type NodeId, type Ready, Role, emptyConfState } from '../../ts/raft/types.js';
 import { mulberry32 } from '../support/prng.js';
 import type { KvInput, KvOutput, Operation } from '../support/linearizability.js';
 
@@ -22,6 +23,8 @@ export interface SimOptions {
   electionTick?: number;
   /** Probability, at each chance, that a taken Ready stays unpersisted a while longer (messages race the disk). */
   lazyPersist?: number;
+  /** Propose random membership changes now and then. */
+  membershipChanges?: boolean;
 }
 
 interface Node {
@@ -73,11 +76,14 @@ export class Simulation {
   readonly history: Operation[] = [];
   /** Logical time of client events: every call and answer gets a later one. */
   private clock = 0;
+  private get membershipChanges(): boolean {
+    return this.opts.membershipChanges;
+  }
   stepsRun = 0;
   readonly opts: Required<SimOptions>;
 
   constructor(opts: SimOptions) {
-    this.opts = { drop: 0, duplicate: 0, preVote: true, checkQuorum: true, electionTick: 10, lazyPersist: 0.3, ...opts };
+    this.opts = { drop: 0, duplicate: 0, preVote: true, checkQuorum: true, electionTick: 10, lazyPersist: 0.3, membershipChanges: false, ...opts };
     this.rng = mulberry32(opts.seed);
     for (let i = 1; i <= opts.nodes; i++) {
       const storage = new MemoryStorage();
@@ -327,7 +333,10 @@ export class Simulation {
     n.storage.append(rd.entries);
     if (rd.hardState) n.storage.setHardState(rd.hardState);
     for (const m of rd.messagesAfterPersist) this.send(m);
-    for (const e of rd.committedEntries) this.apply(n, e);
+    for (const e of rd.committedEntries) {
+      this.apply(n, e);
+      if (e.type === EntryType.ConfChange) n.storage.setConfState(r.applyConfChange(decodeConfChange(e.data)));
+    }
     r.advance(rd);
     this.checkLeader(n);
     this.checkCommitMonotone(n);
@@ -428,6 +437,34 @@ export class Simulation {
     return this.inflight.length;
   }
 
+  /** The leader (if any) proposes a random membership change among the simulation's nodes. */
+  changeMembership(): void {
+    const l = this.leader();
+    if (!l?.raft) return;
+    const ids = this.nodes.map((n) => n.id);
+    const pick = (): NodeId => ids[Math.floor(this.rng() * ids.length)]!;
+    const types = ['addNode', 'addLearner', 'removeNode'] as const;
+    const changes: ConfChangeSingle[] = [];
+    const n = this.rng() < 0.7 ? 1 : 2;
+    for (let i = 0; i < n; i++) changes.push({ type: types[Math.floor(this.rng() * types.length)]!, nodeId: pick() });
+    const joint = l.raft.tracker.config.voters.isJoint();
+    try {
+      l.raft.proposeConfChange(joint ? { transition: 'auto', changes: [] } : { transition: 'auto', changes });
+    } catch (err) {
+      if (!(err instanceof ProposalRejected)) throw err;
+      return;
+    }
+    this.drain();
+  }
+
+  /** The leader (if any) hands leadership to a random node. */
+  transfer(): void {
+    const l = this.leader();
+    if (!l?.raft) return;
+    l.raft.transferLeader(this.nodes[Math.floor(this.rng() * this.nodes.length)]!.id);
+    this.drain();
+  }
+
   /** A random step of a faulty world. */
   randomStep(): void {
     this.stepsRun++;
@@ -453,6 +490,8 @@ export class Simulation {
       for (const id of ids) (this.rng() < 0.5 ? a : b).push(id);
       this.partition([a, b]);
     } else if (x < 0.986) this.blockOneWay(pick(), pick());
+    else if (x < 0.99) this.membershipChanges ? this.changeMembership() : this.heal();
+    else if (x < 0.993) this.transfer();
     else this.heal();
   }
 
@@ -471,7 +510,9 @@ export class Simulation {
       if (l && !proposed) proposed = this.propose(l.id);
       this.deliverAll();
       this.settle();
-      if (proposed && this.appliedCount() > before && this.nodes.every((n) => n.applied.length === this.nodes[0]!.applied.length)) {
+      // Done once every member of the leader's configuration applied the same (removed nodes lag forever).
+      const members = l?.raft ? [...l.raft.tracker.progress.keys()].map((id) => this.node(id)) : [];
+      if (proposed && l && this.appliedCount() > before && members.every((n) => n.applied.length === l.applied.length)) {
         return true;
       }
     }

@@ -12,6 +12,7 @@ import { RaftLog } from './log.js';
 import type { LogStorage } from './storage.js';
 import { Inflights, Progress, ProgressTracker } from './tracker.js';
 import { ConfChanger, decodeConfChange, encodeConfChange, restore } from './confchange.js';
+import { isRaftError } from './errors.js';
 import {
   type ConfChange, type ConfState, type Entry, EntryType, type HardState, type Message, MessageType, NONE, type NodeId,
   type ReadState, type Ready, Role, message,
@@ -192,7 +193,15 @@ export class Raft {
       { config: this.tracker.config, progress: this.tracker.progress, maxInflight: this.maxInflightMsgs, maxInflightBytes: this.maxInflightBytes },
       this.log.lastIndex(),
     );
-    const next = changer.apply(cc);
+    let next: ReturnType<ConfChanger['apply']>;
+    try {
+      next = changer.apply(cc);
+    } catch (err) {
+      // An invalid change (e.g. removing every voter) is committed on every node alike: all of
+      // them skip it the same way, and the membership stays as it was.
+      if (isRaftError(err, 'conf-change-invalid')) return this.tracker.confState();
+      throw err;
+    }
     this.tracker.config = next.config;
     this.tracker.progress = next.progress;
     const cs = this.tracker.confState();

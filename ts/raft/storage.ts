@@ -53,8 +53,16 @@ export class MemoryStorage implements LogStorage {
   /** ents[0] stands for the snapshot: its index and term. */
   private ents: Entry[] = [{ term: 0, index: 0, type: 0, data: new Uint8Array() }];
 
+  /** The membership as of the last applied change, kept with the applied state (see setConfState). */
+  private appliedConfState: ConfState | undefined;
+
   initialState(): { hardState: HardState; confState: ConfState } {
-    return { hardState: { ...this.hardState }, confState: this.snap.meta.confState };
+    return { hardState: { ...this.hardState }, confState: this.appliedConfState ?? this.snap.meta.confState };
+  }
+
+  /** Records the membership after applying a change, durably with the applied index (as the store's meta does). */
+  setConfState(cs: ConfState): void {
+    this.appliedConfState = cs;
   }
 
   private get offset(): number {
@@ -93,6 +101,7 @@ export class MemoryStorage implements LogStorage {
   applySnapshot(s: Snapshot): void {
     if (s.meta.index <= this.snap.meta.index) return; // older than what we have
     this.snap = s;
+    this.appliedConfState = undefined;
     this.ents = [{ term: s.meta.term, index: s.meta.index, type: 0, data: new Uint8Array() }];
   }
 
