@@ -17,7 +17,7 @@ import {
   type ConfChangeResult,
   type Membership,
 } from '../../ts/raft/confchange.js';
-import { RaftError, isRaftError } from '../../ts/raft/errors.js';
+import { isRaftError } from '../../ts/raft/errors.js';
 import { describeConfig, describeProgress, emptyTrackerConfig } from '../../ts/raft/tracker.js';
 import type { ConfChange, ConfChangeSingle, ConfChangeType, ConfState } from '../../ts/raft/types.js';
 import { mulberry32 } from '../support/prng.js';
@@ -103,7 +103,7 @@ function replay(script: string): void {
       membership = membershipOf(result);
       got = show(result);
     } catch (err) {
-      if (!isRaftError(err, 'conf-change-invalid')) throw err;
+      if (!isRaftError(err, 'AXIS_CONF_CHANGE_INVALID')) throw err;
       got = `${err.message}\n`;
     }
     assert.equal(show(input), before, 'the input is left as it was');
@@ -499,7 +499,7 @@ describe('ConfChanger refusals', () => {
     for (const [change, message] of bad) {
       assert.throws(
         () => changer.simple([change as ConfChangeSingle]),
-        (err) => err instanceof RaftError && err.reason === 'conf-change-invalid' && err.message === message,
+        (err) => isRaftError(err, 'AXIS_CONF_CHANGE_INVALID') && err.message === message,
       );
     }
   });
@@ -515,7 +515,7 @@ describe('ConfChanger refusals', () => {
     for (const [membership, message] of cases) {
       assert.throws(
         () => new ConfChanger(membership, 1).simple([]),
-        (err) => isRaftError(err, 'conf-change-invalid') && err.message === message,
+        (err) => isRaftError(err, 'AXIS_CONF_CHANGE_INVALID') && err.message === message,
       );
     }
   });
@@ -638,7 +638,7 @@ describe('restore (etcd TestRestore)', () => {
 
   it('refuses a ConfState with learners but no voters', () => {
     const cs: ConfState = { voters: [], votersOutgoing: [], learners: [1], learnersNext: [], autoLeave: false };
-    assert.throws(() => restore(cs, 1, LIMITS), (err) => isRaftError(err, 'conf-change-invalid') && err.message === 'removed all voters');
+    assert.throws(() => restore(cs, 1, LIMITS), (err) => isRaftError(err, 'AXIS_CONF_CHANGE_INVALID') && err.message === 'removed all voters');
   });
 });
 
@@ -709,7 +709,7 @@ describe('ConfChange encoding', () => {
     for (const [bytes, message] of cases) {
       assert.throws(
         () => decodeConfChange(Uint8Array.from(bytes)),
-        (err) => isRaftError(err, 'conf-change-malformed') && message.test(err.message),
+        (err) => isRaftError(err, 'AXIS_CONF_CHANGE_MALFORMED') && message.test(err.message),
         `${JSON.stringify(bytes)} should fail with ${message}`,
       );
     }
@@ -740,7 +740,7 @@ describe('ConfChange encoding', () => {
       try {
         decoded = decodeConfChange(input);
       } catch (err) {
-        assert.ok(isRaftError(err, 'conf-change-malformed'), String(err));
+        assert.ok(isRaftError(err, 'AXIS_CONF_CHANGE_MALFORMED'), String(err));
         continue;
       }
       assert.deepEqual(encodeConfChange(decoded), input);
@@ -755,7 +755,7 @@ describe('ConfChange encoding', () => {
       { transition: 'auto', changes: [{ type: 'toString', nodeId: 1 }] },
     ];
     for (const cc of bad) {
-      assert.throws(() => encodeConfChange(cc as ConfChange), (err) => isRaftError(err, 'conf-change-invalid'), JSON.stringify(cc));
+      assert.throws(() => encodeConfChange(cc as ConfChange), (err) => isRaftError(err, 'AXIS_CONF_CHANGE_INVALID'), JSON.stringify(cc));
     }
   });
 });

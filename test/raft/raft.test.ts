@@ -1,7 +1,8 @@
 /** Scenario tests of the Raft state machine, named after what they show (and the paper's sections). */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { ProposalRejected, Raft } from '../../ts/raft/raft.js';
+import { Raft } from '../../ts/raft/raft.js';
+import { isAxisError } from '../../ts/errors/index.js';
 import { MemoryStorage } from '../../ts/raft/storage.js';
 import { MessageType, Role, emptyConfState } from '../../ts/raft/types.js';
 import { Cluster, entries } from './cluster.js';
@@ -101,7 +102,7 @@ describe('log replication (§5.3)', () => {
 
   it('with no leader, a proposal is refused with a reason', () => {
     const c = new Cluster([1, 2, 3]);
-    assert.throws(() => c.get(2).propose(Buffer.from('x')), (err: unknown) => err instanceof ProposalRejected && err.reason === 'no-leader');
+    assert.throws(() => c.get(2).propose(Buffer.from('x')), (err: unknown) => isAxisError(err, 'AXIS_NO_LEADER'));
   });
 
   it('one follower down: the other makes the majority; the lagging one catches up when back', () => {
@@ -152,7 +153,7 @@ describe('log replication (§5.3)', () => {
     c.campaign(1);
     c.isolate(1); // nothing can commit
     c.get(1).propose(Buffer.from('123456'));
-    assert.throws(() => c.get(1).propose(Buffer.from('123456')), (err: unknown) => err instanceof ProposalRejected && err.reason === 'uncommitted-log-full');
+    assert.throws(() => c.get(1).propose(Buffer.from('123456')), (err: unknown) => isAxisError(err, 'AXIS_TOO_MANY_REQUESTS'));
     c.process();
     c.heal();
     c.tick(1);
@@ -306,7 +307,7 @@ describe('membership changes (§4 of the thesis, joint consensus)', () => {
     c.get(1).proposeConfChange({ transition: 'auto', changes: [add('addLearner', 4)] });
     assert.throws(
       () => c.get(1).proposeConfChange({ transition: 'auto', changes: [add('addNode', 4)] }),
-      (err: unknown) => err instanceof ProposalRejected && err.reason === 'conf-change-pending',
+      (err: unknown) => isAxisError(err, 'AXIS_CONF_CHANGE_PENDING'),
     );
     c.process();
     c.stabilize();
@@ -318,7 +319,7 @@ describe('membership changes (§4 of the thesis, joint consensus)', () => {
     c.campaign(1);
     assert.throws(
       () => c.get(1).proposeConfChange({ transition: 'auto', changes: [] }),
-      (err: unknown) => err instanceof ProposalRejected && err.reason === 'conf-change-invalid',
+      (err: unknown) => isAxisError(err, 'AXIS_CONF_CHANGE_INVALID'),
     );
   });
 
@@ -356,7 +357,7 @@ describe('leadership transfer (§3.10 of the thesis)', () => {
     c.propose(1, 'missed');
     c.heal();
     c.get(1).transferLeader(3);
-    assert.throws(() => c.get(1).propose(Buffer.from('during')), (err: unknown) => err instanceof ProposalRejected && err.reason === 'transfer-in-progress');
+    assert.throws(() => c.get(1).propose(Buffer.from('during')), (err: unknown) => isAxisError(err, 'AXIS_TRANSFER_IN_PROGRESS'));
     c.process();
     c.stabilize();
     assert.equal(c.get(3).role, Role.Leader);

@@ -4,7 +4,8 @@
  * durable; restarts. Raft's safety properties are checked after every step. A failing run is
  * reproduced from its seed alone.
  */
-import { Raft, ProposalRejected } from '../../ts/raft/raft.js';
+import { Raft } from '../../ts/raft/raft.js';
+import { isAxisError } from '../../ts/errors/index.js';
 import { decodeConfChange } from '../../ts/raft/confchange.js';
 import { MemoryStorage } from '../../ts/raft/storage.js';
 import { type ConfChangeSingle, type Entry, EntryType, type Message, MessageType, type NodeId, type Ready, Role, emptyConfState } from '../../ts/raft/types.js';
@@ -211,7 +212,7 @@ export class Simulation {
     try {
       r.propose(data);
     } catch (err) {
-      if (err instanceof ProposalRejected) return false;
+      if (isAxisError(err)) return false;
       throw err;
     }
     this.drain();
@@ -284,7 +285,7 @@ export class Simulation {
     try {
       to.raft.step(m);
     } catch (err) {
-      if (err instanceof ProposalRejected) return; // a forwarded proposal refused: the client retries
+      if (isAxisError(err)) return; // a forwarded proposal refused: the client retries
       throw err;
     }
   }
@@ -451,7 +452,7 @@ export class Simulation {
     try {
       l.raft.proposeConfChange(joint ? { transition: 'auto', changes: [] } : { transition: 'auto', changes });
     } catch (err) {
-      if (!(err instanceof ProposalRejected)) throw err;
+      if (!(isAxisError(err))) throw err;
       return;
     }
     this.drain();

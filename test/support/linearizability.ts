@@ -83,6 +83,8 @@ const MINIMIZE_BUDGET_MS = 2_000;
 const MINIMIZE_STEPS = 50_000;
 /** The deadline is polled once every this many search steps (a power of two, minus one). */
 const POLL_MASK = 1023;
+/** Explaining a failure may take this long past the deadline (the witness is usually tiny). */
+const EXPLAIN_GRACE_MS = 250;
 /** Witness listings longer than this are cut in the reason text. */
 const MAX_LISTED = 80;
 
@@ -329,10 +331,10 @@ function prepare(ops: Operation[]): Prepared {
 // ---------------------------------------------------------------------------------------------
 
 type SearchResult =
-  | { kind: 'ok' }
+  | { kind: 'ok'; steps: number }
   | { kind: 'timeout' }
   /** `longest`: op indexes of the deepest partial linearization; `blocked`: the op whose return stopped it. */
-  | { kind: 'fail'; longest: number[]; blocked: number };
+  | { kind: 'fail'; longest: number[]; blocked: number; steps: number };
 
 /** Fixed per-index random words for the Zobrist hash of the linearized set (deterministic). */
 let zobrist = new Int32Array(0);
@@ -356,45 +358,69 @@ function zobristWords(n: number): Int32Array {
 /**
  * Wing & Gong / Lowe depth-first search over one partition. Returns 'ok' when every operation with
  * a known outcome can be linearized (the others placed or left out), else the deepest partial
- * linearization it found. Every loop is bounded: each step either pushes a (set, state) pair that
- * was never seen before (finitely many), pops one, or advances along the finite list; and the
- * deadline is polled.
+ * linearization it found.
+ *
+ * Operations with a known outcome live in the main list (call and return entries, by time; a call
+ * sorts before a return at the same instant). Those with an unknown outcome never return, so they
+ * have only a call entry, in a second list sorted by call time: at a node, once the main scan
+ * reaches the first return entry R (an operation that must come before anything not yet called
+ * by then), the unknown-outcome operations called by R's time are tried as well. Trying the
+ * known-outcome ones first matters: a node reached without an optional operation dominates the
+ * same node reached with it (see `cacheAdd`), and should be found first.
+ *
+ * Every loop is bounded: each step pushes a node never seen before (finitely many), pops one, or
+ * advances along a finite list; and the deadline is polled.
  */
 function search(p: Prepared, deadline: number, maxSteps = Infinity): SearchResult {
   const n = p.ops.length;
   let must = 0;
   for (let i = 0; i < n; i++) if (p.out[i] !== OUT_UNKNOWN) must++;
-  if (must === 0) return { kind: 'ok' };
+  if (must === 0) return { kind: 'ok', steps: 0 };
+  const optional = (i: number): boolean => p.out[i] === OUT_UNKNOWN;
 
-  // Entries: 2i = call of op i, 2i+1 = its return. Sort by time, calls before returns at equal times.
-  const order = new Int32Array(2 * n);
-  for (let e = 0; e < 2 * n; e++) order[e] = e;
-  const time = (e: number): number => ((e & 1) === 0 ? p.call[e >> 1]! : p.ret[e >> 1]!);
-  order.sort((a, b) => time(a) - time(b) || (a & 1) - (b & 1) || a - b);
+  // Entries: 2i = call of op i, 2i+1 = its return; HEAD and OHEAD head the two lists.
   const HEAD = 2 * n;
-  const next = new Int32Array(2 * n + 1).fill(-1);
-  const prev = new Int32Array(2 * n + 1).fill(-1);
-  let last = HEAD;
-  for (let k = 0; k < 2 * n; k++) {
-    const e = order[k]!;
-    next[last] = e;
-    prev[e] = last;
-    last = e;
+  const OHEAD = 2 * n + 1;
+  const next = new Int32Array(2 * n + 2).fill(-1);
+  const prev = new Int32Array(2 * n + 2).fill(-1);
+  const time = (e: number): number => ((e & 1) === 0 ? p.call[e >> 1]! : p.ret[e >> 1]!);
+  const thread = (head: number, entries: number[]): void => {
+    let last = head;
+    for (const e of entries) {
+      next[last] = e;
+      prev[e] = last;
+      last = e;
+    }
+  };
+  const mainEntries: number[] = [];
+  const optEntries: number[] = [];
+  for (let i = 0; i < n; i++) {
+    if (optional(i)) optEntries.push(2 * i);
+    else mainEntries.push(2 * i, 2 * i + 1);
   }
+  mainEntries.sort((a, b) => time(a) - time(b) || (a & 1) - (b & 1) || a - b);
+  optEntries.sort((a, b) => time(a) - time(b) || a - b);
+  thread(HEAD, mainEntries);
+  thread(OHEAD, optEntries);
 
+  /** Unlinks a call entry (and, in the main list, its return entry). */
   const lift = (e: number): void => {
-    const m = e + 1;
     next[prev[e]!] = next[e]!;
-    prev[next[e]!] = prev[e]!; // a call is always followed by at least its own return
+    if (next[e]! !== -1) prev[next[e]!] = prev[e]!;
+    if (optional(e >> 1)) return;
+    const m = e + 1;
     next[prev[m]!] = next[m]!;
     if (next[m]! !== -1) prev[next[m]!] = prev[m]!;
   };
+  /** Relinks what `lift` unlinked (in reverse order, so the saved neighbours are right again). */
   const unlift = (e: number): void => {
-    const m = e + 1;
-    next[prev[m]!] = m;
-    if (next[m]! !== -1) prev[next[m]!] = m;
+    if (!optional(e >> 1)) {
+      const m = e + 1;
+      next[prev[m]!] = m;
+      if (next[m]! !== -1) prev[next[m]!] = m;
+    }
     next[prev[e]!] = e;
-    prev[next[e]!] = e;
+    if (next[e]! !== -1) prev[next[e]!] = e;
   };
 
   const words = (n + 31) >>> 5;
@@ -406,28 +432,28 @@ function search(p: Prepared, deadline: number, maxSteps = Infinity): SearchResul
   const z = new Int32Array(n);
   const zw = zobristWords(n);
   for (let i = 0; i < n; i++) {
-    if (p.out[i] === OUT_UNKNOWN) continue;
+    if (optional(i)) continue;
     mustMask[i >>> 5]! |= 1 << (i & 31);
     z[i] = zw[i]!;
   }
   let zob = 0;
-  const cache = new Map<number, { bits: Uint32Array; state: number }[]>();
+  const cache = new Map<number, { bits: Uint32Array; state: number; free: boolean }[]>();
   /**
-   * Records (bits, state) as visited; false if a visited node dominates it: same state, same
-   * known-outcome operations linearized, and a subset of the optional ones (so at least every
-   * option this node has). With no optional operations this is plain equality, as in Porcupine.
-   * Nodes the new one dominates are forgotten (it covers them).
+   * Records a node as visited; false if a visited node dominates it: same state, same
+   * known-outcome operations linearized, a subset of the optional ones (so at least every option
+   * this node has), and free if this one is (see `restricted`). With no optional operations this
+   * is plain equality, as in Porcupine. Nodes the new one dominates are forgotten (it covers them).
    */
-  const cacheAdd = (state: number): boolean => {
+  const cacheAdd = (state: number, free: boolean): boolean => {
     const h = (zob ^ Math.imul(state + 1, 0x9e3779b1)) | 0;
     let bucket = cache.get(h);
     if (bucket === undefined) cache.set(h, (bucket = []));
     let covered = 0;
     outer: for (const c of bucket) {
       if (c.state !== state) continue;
-      let sub = true; // c ⊆ bits, differing only in optional operations
-      let sup = true; // bits ⊆ c, likewise
-      for (let w = 0; w < words; w++) {
+      let sub = c.free || !free; // c ⊆ this node, differing only in optional operations
+      let sup = free || !c.free; // this node ⊆ c, likewise
+      for (let w = 0; w < words && (sub || sup); w++) {
         const a = c.bits[w]!;
         const b = bits[w]!;
         if ((a ^ b) & mustMask[w]!) continue outer;
@@ -440,56 +466,107 @@ function search(p: Prepared, deadline: number, maxSteps = Infinity): SearchResul
         covered++;
       }
     }
-    if (covered > 0) bucket = bucket.filter((c) => c.state !== -1);
-    bucket.push({ bits: bits.slice(), state });
-    cache.set(h, bucket);
+    if (covered > 0) cache.set(h, (bucket = bucket.filter((c) => c.state !== -1)));
+    bucket.push({ bits: bits.slice(), state, free });
     return true;
+  };
+  /**
+   * After an optional operation, only what observes the state may come next (a get, delete or cas
+   * with a known outcome, or an optional cas): an optional write followed directly by a write that
+   * sets the state whatever it was (a put, or an optional delete) might as well not have happened,
+   * and the search also tries that. So only canonical linearizations are searched, where optional
+   * operations are used only right before something that sees their effect.
+   */
+  const restricted = (i: number): boolean => {
+    const k = p.kind[i]!;
+    return k === PUT || (k === DELETE && optional(i));
   };
 
   const stackEntry: number[] = [];
   const stackState: number[] = [];
+  /** For each stack frame: the parent node's optional-scan limit (used when the frame is optional). */
+  const stackLimit: number[] = [];
   let longest: number[] = [];
   let blocked = -1;
   let state = 0;
+  /** Scanning the optional list (else the main one). */
+  let inOpt = false;
+  /** In the optional scan: the time of the node's first main return entry, and that entry. */
+  let limit = Infinity;
+  let limitEntry = -1;
   let entry = next[HEAD]!;
   let steps = 0;
-  for (;;) {
-    if ((++steps & POLL_MASK) === 0 && (performance.now() > deadline || steps > maxSteps)) return { kind: 'timeout' };
-    if (entry !== -1 && (entry & 1) === 0) {
-      const i = entry >> 1;
-      const ns = step(p, i, state);
-      if (ns !== REJECT) {
-        bits[i >>> 5]! |= 1 << (i & 31);
-        zob ^= z[i]!;
-        if (cacheAdd(ns)) {
-          stackEntry.push(entry);
-          stackState.push(state);
-          state = ns;
-          lift(entry);
-          if (p.out[i] !== OUT_UNKNOWN && --must === 0) return { kind: 'ok' };
-          entry = next[HEAD]!;
-          continue;
-        }
-        bits[i >>> 5]! &= ~(1 << (i & 31));
-        zob ^= z[i]!;
-      }
-      entry = next[entry]!;
-    } else {
-      // A return entry (or, defensively, the end of the list): the op it belongs to cannot be
-      // linearized before everything after it. Backtrack.
-      if (stackEntry.length > longest.length || blocked === -1) {
-        longest = stackEntry.map((e) => e >> 1);
-        blocked = entry === -1 ? -1 : entry >> 1;
-      }
-      const top = stackEntry.pop();
-      if (top === undefined) return { kind: 'fail', longest, blocked };
-      const i = top >> 1;
-      state = stackState.pop()!;
+  /** Tries to linearize call entry e; true if it was (and the scan restarts at the new node). */
+  const tryEntry = (e: number): boolean => {
+    const i = e >> 1;
+    const top = stackEntry[stackEntry.length - 1];
+    if (top !== undefined && optional(top >> 1) && restricted(i)) return false;
+    const ns = step(p, i, state);
+    if (ns === REJECT) return false;
+    bits[i >>> 5]! |= 1 << (i & 31);
+    zob ^= z[i]!;
+    if (!cacheAdd(ns, !optional(i))) {
       bits[i >>> 5]! &= ~(1 << (i & 31));
       zob ^= z[i]!;
-      if (p.out[i] !== OUT_UNKNOWN) must++;
-      unlift(top);
-      entry = next[top]!;
+      return false;
+    }
+    stackEntry.push(e);
+    stackState.push(state);
+    stackLimit.push(limit);
+    state = ns;
+    lift(e);
+    if (!optional(i)) must--;
+    return true;
+  };
+  for (;;) {
+    if ((++steps & POLL_MASK) === 0 && (performance.now() > deadline || steps > maxSteps)) return { kind: 'timeout' };
+    if (!inOpt) {
+      if (entry !== -1 && (entry & 1) === 0) {
+        if (tryEntry(entry)) {
+          if (must === 0) return { kind: 'ok', steps };
+          entry = next[HEAD]!;
+        } else {
+          entry = next[entry]!;
+        }
+        continue;
+      }
+      // The first return entry: that operation must come before anything not yet called. Now the
+      // unknown-outcome operations called by then.
+      limitEntry = entry;
+      limit = entry === -1 ? Infinity : p.ret[entry >> 1]!;
+      inOpt = true;
+      entry = next[OHEAD]!;
+      continue;
+    }
+    if (entry !== -1 && p.call[entry >> 1]! <= limit) {
+      if (tryEntry(entry)) {
+        inOpt = false;
+        entry = next[HEAD]!;
+      } else {
+        entry = next[entry]!;
+      }
+      continue;
+    }
+    // Nothing more to try at this node: backtrack.
+    if (stackEntry.length > longest.length || blocked === -1) {
+      longest = stackEntry.map((e) => e >> 1);
+      blocked = limitEntry === -1 ? -1 : limitEntry >> 1;
+    }
+    const top = stackEntry.pop();
+    if (top === undefined) return { kind: 'fail', longest, blocked, steps };
+    const i = top >> 1;
+    state = stackState.pop()!;
+    const parentLimit = stackLimit.pop()!;
+    bits[i >>> 5]! &= ~(1 << (i & 31));
+    zob ^= z[i]!;
+    unlift(top);
+    entry = next[top]!;
+    if (optional(i)) {
+      inOpt = true;
+      limit = parentLimit;
+    } else {
+      must++;
+      inOpt = false;
     }
   }
 }
@@ -500,44 +577,39 @@ function search(p: Prepared, deadline: number, maxSteps = Infinity): SearchResul
 
 type PartitionResult = 'ok' | 'timeout' | { ok: false; key: string; witness: Operation[]; reason: string };
 
-/** A copy of `o` whose outcome is unknown (it may take effect any time after its call, or never). */
-function relaxed(o: Operation): Operation {
-  return { ...o, return: Infinity, output: { unknown: true } };
-}
-
-/** True for operations that, as reported, left the state unchanged: dropping them only removes constraints. */
-function isObservation(o: Operation): boolean {
-  const out = o.output as { deleted?: boolean; succeeded?: boolean };
-  switch (o.input.op) {
-    case 'get':
-      return true;
-    case 'delete':
-      return out.deleted === false;
-    case 'cas':
-      return out.succeeded === false;
-    default:
-      return false;
-  }
-}
-
 function checkPartition(key: string, all: Operation[], deadline: number): PartitionResult {
   // An unknown-outcome get cannot affect anything.
   const ops = all.filter((o) => !(o.input.op === 'get' && isUnknown(o.output)));
 
   // A read no write can explain is decided without the search (which could take exponential time
   // to rule out every order first).
+  let steps = 0;
   if (unexplainedRead(ops) === undefined) {
     const res = search(prepare(ops), deadline);
     if (res.kind === 'ok') return 'ok';
     if (res.kind === 'timeout') return 'timeout';
+    steps = res.steps;
   }
-  const witness = minimize(ops, Math.min(deadline, performance.now() + MINIMIZE_BUDGET_MS));
+  const budget = { deadline: Math.min(deadline, performance.now() + MINIMIZE_BUDGET_MS), steps: Math.max(MINIMIZE_STEPS, 2 * steps) };
+  const witness = minimize(ops, budget);
   return explain(key, all.length, witness, deadline);
 }
 
-/** Whether `ops` is (known to be) unlinearizable within the deadline and `MINIMIZE_STEPS`. */
-function fails(ops: Operation[], deadline: number): boolean {
-  return unexplainedRead(ops) !== undefined || search(prepare(ops), deadline, MINIMIZE_STEPS).kind === 'fail';
+/** Limits for the searches made while shrinking a failure. */
+interface Budget {
+  deadline: number;
+  /** Per search: one that needs more is not relied on. */
+  steps: number;
+}
+
+/** Whether `ops` is known to be unlinearizable (within the budget). */
+function fails(ops: Operation[], b: Budget): boolean {
+  return unexplainedRead(ops) !== undefined || search(prepare(ops), b.deadline, b.steps).kind === 'fail';
+}
+
+/** Whether `ops` is known to be linearizable (within the budget). */
+function passes(ops: Operation[], b: Budget): boolean {
+  return unexplainedRead(ops) === undefined && search(prepare(ops), b.deadline, b.steps).kind === 'ok';
 }
 
 /**
@@ -551,14 +623,6 @@ function fails(ops: Operation[], deadline: number): boolean {
  * which no write qualifies (then no linearization exists), else undefined.
  */
 function unexplainedRead(ops: readonly Operation[]): Operation | undefined {
-  /** What an operation with a known outcome certainly leaves behind: a value, null (absent), or undefined (no certain effect). */
-  const sets = (o: Operation): string | null | undefined => {
-    if (isUnknown(o.output)) return undefined;
-    if (o.input.op === 'put') return o.input.value;
-    if (o.input.op === 'delete') return null;
-    if (o.input.op === 'cas' && (o.output as { succeeded: boolean }).succeeded) return o.input.value;
-    return undefined;
-  };
   const setters = ops.filter((o) => sets(o) !== undefined);
   /** The writes of each value (including unknown-outcome ones, and failed cas excluded); null: the deletes. */
   const writers = new Map<string | null, Operation[]>();
@@ -579,17 +643,12 @@ function unexplainedRead(ops: readonly Operation[]): Operation | undefined {
   const explains = (w: Operation | null, v: string | null, r: Operation): boolean => {
     if (w !== null && w.call > r.return) return false;
     let t = deadlines.get(w);
-    if (t === undefined) deadlines.set(w, (t = overwrittenBy(v, w === null ? -Infinity : w.return)));
+    if (t === undefined) deadlines.set(w, (t = overwrittenBy(v, w === null ? -Infinity : effectiveReturn(w))));
     return t >= r.call;
   };
   for (const r of ops) {
-    if (isUnknown(r.output)) continue;
-    const out = r.output as { value?: string | null; deleted?: boolean; succeeded?: boolean };
-    let v: string | null;
-    if (r.input.op === 'get') v = out.value ?? null;
-    else if (r.input.op === 'cas' && out.succeeded === true) v = r.input.expect;
-    else if (r.input.op === 'delete' && out.deleted === false) v = null;
-    else continue;
+    const v = observed(r);
+    if (v === undefined) continue;
     const ws = (writers.get(v) ?? []).filter((w) => w !== r);
     if (v === null && explains(null, null, r)) continue;
     if (!ws.some((w) => explains(w, v, r))) return r;
@@ -597,104 +656,82 @@ function unexplainedRead(ops: readonly Operation[]): Operation | undefined {
   return undefined;
 }
 
-/**
- * Whether the unknown-outcome operation `w` can be removed from the history `h` without making an
- * unlinearizable history out of a linearizable one. Take a linearization L of h that contains w;
- * from w's effect up to the next operation that overwrites the key, removing w changes the state
- * the operations see from w's result to the state before w. Nothing in that window notices when:
- * - w writes a value u (put, or a cas that fired): no get returns u, no cas expects u, and there is
- *   no delete reporting deleted: true nor a cas reporting succeeded: false (those might flip);
- * - w is a delete: no get returns absent, no cas expects absent, and there is no delete reporting
- *   deleted: false nor a cas reporting succeeded: false.
- * Unknown-outcome operations in that window that did not fire in L are simply left out as well.
- * Operations that returned before w was called precede it in every linearization, so they do not count.
- */
-function irrelevant(w: Operation, h: readonly Operation[]): boolean {
-  const written = w.input.op === 'put' || w.input.op === 'cas' ? w.input.value : null; // null: a delete
-  for (const o of h) {
-    // An operation that returned before w was called comes before w in every linearization.
-    if (o === w || o.return < w.call) continue;
-    if (o.input.op === 'cas' && o.input.expect === written) return false;
-    if (isUnknown(o.output)) continue;
-    const out = o.output as { value?: string | null; deleted?: boolean; succeeded?: boolean };
-    if (o.input.op === 'get' && out.value === written) return false;
-    if (o.input.op === 'cas' && out.succeeded === false) return false;
-    if (o.input.op === 'delete' && out.deleted === (written !== null)) return false;
+/** What an operation with a known outcome certainly leaves behind: a value, null (absent), or undefined (no certain effect). */
+function sets(o: Operation): string | null | undefined {
+  if (isUnknown(o.output)) return undefined;
+  if (o.input.op === 'put') return o.input.value;
+  if (o.input.op === 'delete') return null;
+  if (o.input.op === 'cas' && (o.output as { succeeded: boolean }).succeeded) return o.input.value;
+  return undefined;
+}
+
+/** The value (null: absence) an operation with a known outcome certainly observed, if any. */
+function observed(o: Operation): string | null | undefined {
+  if (isUnknown(o.output)) return undefined;
+  const out = o.output as { value?: string | null; deleted?: boolean; succeeded?: boolean };
+  if (o.input.op === 'get') return out.value ?? null;
+  if (o.input.op === 'cas' && out.succeeded === true) return o.input.expect;
+  if (o.input.op === 'delete' && out.deleted === false) return null;
+  return undefined;
+}
+
+/** The return time, or Infinity for an unknown outcome (it may still take effect). */
+function effectiveReturn(o: Operation): number {
+  return isUnknown(o.output) ? Infinity : o.return;
+}
+
+/** For failure messages: why no write can explain what `r` observed (see `unexplainedRead`). */
+function whyUnexplained(r: Operation, ops: readonly Operation[]): string[] {
+  const v = observed(r);
+  if (v === undefined) return [];
+  const lines = [`${oneLine(r)} observed ${fmtValue(v)}, but no write of it can be the last before it:`];
+  const overwrite = (after: number): Operation | undefined =>
+    ops.find((x) => x.call > after && x.return < r.call && sets(x) !== undefined && sets(x) !== v);
+  if (v === null) {
+    const x = overwrite(-Infinity);
+    if (x) lines.push(`  the initial absence: ended by ${oneLine(x)}, which returned before it was called`);
   }
-  return true;
+  let any = false;
+  for (const w of ops) {
+    if (w === r || !(w.input.op === 'put' || w.input.op === 'cas' || w.input.op === 'delete')) continue;
+    if ((w.input.op === 'delete' ? null : w.input.value) !== v || (w.input.op === 'cas' && (w.output as { succeeded?: boolean }).succeeded === false)) continue;
+    any = true;
+    if (w.call > r.return) lines.push(`  ${oneLine(w)}: called only after it returned`);
+    else {
+      const x = overwrite(effectiveReturn(w));
+      if (x) lines.push(`  ${oneLine(w)}: overwritten by ${oneLine(x)}, called after it and returned before the observer was called`);
+    }
+  }
+  if (!any && v !== null) lines.push(`  no operation on the key writes ${fmtValue(v)}`);
+  return lines;
 }
 
 /**
- * Shrinks an unlinearizable partition to a small unlinearizable set of its own operations (see the
- * file comment). Every step keeps "if the shrunk history fails, so does the original"; a step whose
- * check cannot finish within its step budget is not taken. Stops early, keeping what it has, when
- * the deadline passes.
+ * Shrinks an unlinearizable partition to a small set of its own operations, as recorded, that is
+ * unlinearizable on its own and tells the same story:
+ * 1. Find the earliest time T at which the history, truncated there, already fails (binary search;
+ *    see `truncateAt`): the operations returning at T are where it goes wrong.
+ * 2. From the operations called by T, leave out chunks (halving, latest first) as long as what
+ *    remains still fails at T and not before (so that, say, a delete never shows up without the
+ *    write that made the key present), and every value a remaining operation read is still written
+ *    by a remaining one when the history has such a write. The operations returning at T stay.
+ * Searches that cannot finish within the budget count as "no" (nothing is left out on their
+ * word); past the deadline it stops and keeps what it has.
  */
-function minimize(ops: Operation[], deadline: number): Operation[] {
-  // 1. The earliest return time T such that the history truncated at T already fails.
+function minimize(ops: Operation[], b: Budget): Operation[] {
   const times = returnTimes(ops);
   let lo = 0;
   let hi = times.length; // times.length stands for the whole history, which fails
-  while (lo < hi && performance.now() < deadline) {
+  while (lo < hi && performance.now() < b.deadline) {
     const mid = (lo + hi) >>> 1;
-    if (fails(truncateAt(ops, times[mid]!), deadline)) hi = mid;
+    if (fails(truncateAt(ops, times[mid]!), b)) hi = mid;
     else lo = mid + 1;
   }
-  /** `orig[i]` is the recorded operation behind `h[i]`. */
-  const orig = hi < times.length ? calledBy(ops, times[hi]!) : ops.slice();
-  const h = hi < times.length ? truncateAt(ops, times[hi]!) : ops.slice();
-  /** The history as shrunk so far: original operations, relaxed copies, or null (dropped). */
-  const cur: (Operation | null)[] = h.slice();
-  const live = (): Operation[] => cur.filter((x): x is Operation => x !== null);
-  // Latest first: after the truncation the violation is at the end, so the latest writes are the
-  // first to become irrelevant once relaxed; relaxing early writes first would leave them floating
-  // (unknown-outcome, placeable anywhere later) across the whole history, which is costly to search.
-  const order = h.map((_o, i) => i).sort((a, b) => h[b]!.call - h[a]!.call || b - a);
-  /** Drops unknown-outcome operations that cannot matter, until none is left to drop. */
-  const dropIrrelevant = (): void => {
-    for (let changed = true; changed; ) {
-      changed = false;
-      for (const i of order) {
-        const o = cur[i];
-        if (o && isUnknown(o.output) && irrelevant(o, live())) {
-          cur[i] = null;
-          changed = true;
-        }
-      }
-    }
-  };
+  const at = times[hi];
+  if (at === undefined) return ops; // out of time before any truncation was shown to fail
+  const orig = calledBy(ops, at); // fails: truncateAt(ops, at) does, with fewer constraints
+  if (lo < hi) return orig; // out of time before the earliest such T was found
 
-  // 2. Drop the observations that are not needed.
-  for (const i of order) {
-    if (performance.now() >= deadline) break;
-    const o = cur[i]!;
-    if (isUnknown(o.output) || !isObservation(o)) continue;
-    cur[i] = null;
-    if (!fails(live(), deadline)) cur[i] = o;
-  }
-  // 3. Turn the writes that are not needed as recorded into unknown-outcome ones, and drop the
-  //    unknown-outcome operations that cannot matter.
-  dropIrrelevant();
-  for (const i of order) {
-    if (performance.now() >= deadline) break;
-    const o = cur[i];
-    if (!o || isUnknown(o.output)) continue;
-    const r = relaxed(o);
-    cur[i] = r;
-    // If the relaxed write could not matter, it goes at once (cheaper to check: no unknown outcome added).
-    if (irrelevant(r, live())) cur[i] = null;
-    if (!fails(live(), deadline)) cur[i] = o;
-    else dropIrrelevant();
-  }
-
-  // 4. The witness, for people: recorded operations only (a subset of `orig`) that fail on their
-  //    own, at the same point T as the history and not earlier, so that the story reads right
-  //    (say, no delete shows up without the write that made the key present), and with every read
-  //    value's writer when the history has one. It must contain the operations kept as recorded
-  //    above; the rest is shrunk away in halving chunks, latest first. The starting point is what
-  //    is still in play above, as recorded, if that qualifies; else everything called by T.
-  const at = hi < times.length ? times[hi]! : undefined;
-  if (at === undefined) return orig.filter((_o, i) => cur[i] !== null); // ran out of time early
   const writers = new Set<string>();
   for (const o of orig) if (o.input.op === 'put' || o.input.op === 'cas') writers.add(o.input.value);
   const qualifies = (d: Operation[]): boolean => {
@@ -704,25 +741,28 @@ function minimize(ops: Operation[], deadline: number): Operation[] {
       const v = reads(o);
       if (typeof v === 'string' && writers.has(v) && !present.has(v)) return false;
     }
-    if (!fails(truncateAt(d, at), deadline)) return false;
+    if (!fails(truncateAt(d, at), b)) return false;
     const before = returnTimes(d).filter((t) => t < at);
     const prev = before[before.length - 1];
-    return prev === undefined || search(prepare(truncateAt(d, prev)), deadline, MINIMIZE_STEPS).kind === 'ok';
+    return prev === undefined || passes(truncateAt(d, prev), b);
   };
-  const essential = new Set(orig.filter((_o, i) => cur[i] !== null && !isUnknown(cur[i]!.output)));
-  const inPlay = orig.filter((_o, i) => cur[i] !== null);
-  let witness = qualifies(inPlay) ? inPlay : orig.slice();
-  const latestFirst = (d: Operation[]): Operation[] => d.filter((o) => !essential.has(o)).sort((x, y) => y.call - x.call);
-  for (let size = Math.max(1, latestFirst(witness).length >> 1); ; size >>= 1) {
-    const candidates = latestFirst(witness);
-    for (let k = 0; k < candidates.length && performance.now() < deadline; k += size) {
-      const chunk = new Set(candidates.slice(k, k + size));
+  let witness = orig;
+  const candidates = (): Operation[] => witness.filter((o) => isUnknown(o.output) || o.return !== at).sort((x, y) => y.call - x.call);
+  for (let size = Math.max(1, candidates().length >> 1); ; size >>= 1) {
+    const list = candidates();
+    for (let k = 0; k < list.length && performance.now() < b.deadline; k += size) {
+      const chunk = new Set(list.slice(k, k + size));
       const without = witness.filter((o) => !chunk.has(o));
       if (qualifies(without)) witness = without;
     }
-    if (size <= 1 || performance.now() >= deadline) break;
+    if (size <= 1 || performance.now() >= b.deadline) break;
   }
   return witness;
+}
+
+/** A copy of `o` whose outcome is unknown (it may take effect any time after its call, or never). */
+function relaxed(o: Operation): Operation {
+  return { ...o, return: Infinity, output: { unknown: true } };
 }
 
 /** The value a get saw or a cas compared against (undefined for the others). */
@@ -754,12 +794,16 @@ function truncateAt(ops: readonly Operation[], t: number): Operation[] {
 function explain(key: string, total: number, witness: Operation[], deadline: number): PartitionResult {
   const sorted = [...witness].sort((a, b) => a.call - b.call || a.return - b.return || a.clientId - b.clientId);
   const p = prepare(sorted);
-  // Generous deadline: the witness is small and known to fail; this only recovers the partial linearization.
-  const res = search(p, Math.max(deadline, performance.now() + 1_000));
-  if (res.kind !== 'fail') {
-    return failure(key, total, sorted, 'no linearization exists (the search for a readable explanation ran out of time)');
-  }
   const lines: string[] = [];
+  const unexplained = unexplainedRead(sorted);
+  if (unexplained !== undefined) lines.push(...whyUnexplained(unexplained, sorted));
+  // A little grace past the deadline: the witness is small and known to fail; this only recovers
+  // the partial linearization, for the message.
+  const res = search(p, Math.max(deadline, performance.now() + EXPLAIN_GRACE_MS));
+  if (res.kind !== 'fail') {
+    if (lines.length === 0) lines.push('(the search for a partial linearization to show ran out of time)');
+    return failure(key, total, sorted, lines.join('\n'));
+  }
   let state = 0;
   if (res.longest.length === 0) lines.push('No operation can even be placed first (the key starts absent).');
   else lines.push(`Longest linearizable prefix found (${res.longest.length} op${res.longest.length === 1 ? '' : 's'}), with the value after each:`);

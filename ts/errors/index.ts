@@ -19,6 +19,16 @@ export const ErrorCode = {
   TOO_MANY_SNAPSHOTS: 'AXIS_TOO_MANY_SNAPSHOTS',
   NO_SPACE: 'AXIS_NO_SPACE',
   STORAGE: 'AXIS_STORAGE',
+  // Consensus: why a proposal, read or membership change was refused.
+  NO_LEADER: 'AXIS_NO_LEADER',
+  NOT_LEADER: 'AXIS_NOT_LEADER',
+  TOO_MANY_REQUESTS: 'AXIS_TOO_MANY_REQUESTS',
+  TRANSFER_IN_PROGRESS: 'AXIS_TRANSFER_IN_PROGRESS',
+  CONF_CHANGE_PENDING: 'AXIS_CONF_CHANGE_PENDING',
+  CONF_CHANGE_INVALID: 'AXIS_CONF_CHANGE_INVALID',
+  CONF_CHANGE_MALFORMED: 'AXIS_CONF_CHANGE_MALFORMED',
+  /** A broken invariant: a bug in Axis. */
+  INTERNAL: 'AXIS_INTERNAL',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -4,7 +4,8 @@
  * change of at most one voter) or through a joint config. Also rebuilds a config from a ConfState,
  * and encodes a ConfChange for the log.
  */
-import { RaftError, RaftErrorReason } from './errors.js';
+import type { AxisError } from '../errors/index.js';
+import { RaftErrorReason, raftError } from './errors.js';
 import { JointConfig, MajorityConfig } from './quorum.js';
 import { Inflights, Progress, type ProgressMap, type TrackerConfig, emptyTrackerConfig } from './tracker.js';
 import { type ConfChange, type ConfChangeSingle, type ConfChangeType, type ConfState, NONE, type NodeId } from './types.js';
@@ -324,8 +325,8 @@ function isNodeId(id: unknown): id is NodeId {
   return typeof id === 'number' && Number.isSafeInteger(id) && id >= 0;
 }
 
-function invalid(message: string): RaftError {
-  return new RaftError(RaftErrorReason.CONF_CHANGE_INVALID, message);
+function invalid(message: string): AxisError {
+  return raftError(RaftErrorReason.CONF_CHANGE_INVALID, message);
 }
 
 /*
@@ -458,6 +459,6 @@ class ByteReader {
   }
 }
 
-function malformed(message: string): RaftError {
-  return new RaftError(RaftErrorReason.CONF_CHANGE_MALFORMED, `malformed conf change: ${message}`);
+function malformed(message: string): AxisError {
+  return raftError(RaftErrorReason.CONF_CHANGE_MALFORMED, `malformed conf change: ${message}`);
 }

@@ -12,7 +12,8 @@ import { RaftLog } from './log.js';
 import type { LogStorage } from './storage.js';
 import { Inflights, Progress, ProgressTracker } from './tracker.js';
 import { ConfChanger, decodeConfChange, encodeConfChange, restore } from './confchange.js';
-import { isRaftError } from './errors.js';
+import { RaftErrorReason, isRaftError, raftError } from './errors.js';
+import { isAxisError } from '../errors/index.js';
 import {
   type ConfChange, type ConfState, type Entry, EntryType, type HardState, type Message, MessageType, NONE, type NodeId,
   type ReadState, type Ready, Role, message,
@@ -44,22 +45,6 @@ export interface RaftConfig {
   preVote?: boolean;
   /** 'safe': ReadIndex confirms leadership with a heartbeat round; 'lease': trusts the lease (needs checkQuorum). */
   readOnly?: 'safe' | 'lease';
-}
-
-/** Why a request was refused; the server maps these to client errors. */
-export type RejectReason =
-  | 'no-leader'
-  | 'uncommitted-log-full'
-  | 'not-leader'
-  | 'transfer-in-progress'
-  | 'conf-change-pending'
-  | 'conf-change-invalid';
-
-export class ProposalRejected extends Error {
-  constructor(readonly reason: RejectReason, message: string) {
-    super(message);
-    this.name = 'ProposalRejected';
-  }
 }
 
 type StepFn = (m: Message) => void;
@@ -166,7 +151,7 @@ export class Raft {
     this.step(message({ type: MessageType.Hup, from: this.id }));
   }
 
-  /** Propose data for the log; refused (ProposalRejected) when it cannot be accepted now. */
+  /** Propose data for the log; refused (an AxisError with a code) when it cannot be accepted now. */
   propose(data: Uint8Array): void {
     this.step(message({ type: MessageType.Prop, from: this.id, entries: [{ term: 0, index: 0, type: EntryType.Normal, data }] }));
   }
@@ -199,7 +184,7 @@ export class Raft {
     } catch (err) {
       // An invalid change (e.g. removing every voter) is committed on every node alike: all of
       // them skip it the same way, and the membership stays as it was.
-      if (isRaftError(err, 'conf-change-invalid')) return this.tracker.confState();
+      if (isRaftError(err, RaftErrorReason.CONF_CHANGE_INVALID)) return this.tracker.confState();
       throw err;
     }
     this.tracker.config = next.config;
@@ -298,7 +283,7 @@ export class Raft {
         this.proposeConfChange({ transition: 'auto', changes: [] });
       } catch (err) {
         // e.g. a transfer under way: tried again at the next applied entry.
-        if (!(err instanceof ProposalRejected)) throw err;
+        if (!isAxisError(err)) throw err;
       }
     }
   }
@@ -462,7 +447,7 @@ export class Raft {
 
   // ---- step -----------------------------------------------------------------------------
 
-  /** Feed one message (from a peer, or local). Throws ProposalRejected for a proposal refused. */
+  /** Feed one message (from a peer, or local). Throws an AxisError for a request refused (no leader, transfer under way...). */
   step(m: Message): void {
     // Term bookkeeping first (§5.1), with PreVote's and CheckQuorum's exceptions.
     if (m.term === 0) {
@@ -541,28 +526,28 @@ export class Raft {
       case MessageType.Prop: {
         if (m.entries.length === 0) throw new Error('raft: empty proposal');
         if (!this.tracker.progress.has(this.id)) {
-          throw new ProposalRejected('not-leader', 'this leader was removed from the configuration');
+          throw raftError(RaftErrorReason.NOT_LEADER, 'this leader was removed from the configuration');
         }
         if (this.leadTransferee !== NONE) {
-          throw new ProposalRejected('transfer-in-progress', `leadership is being transferred to ${this.leadTransferee}`);
+          throw raftError(RaftErrorReason.TRANSFER_IN_PROGRESS, `leadership is being transferred to ${this.leadTransferee}`);
         }
         m.entries.forEach((e, i) => {
           if (e.type !== EntryType.ConfChange) return;
           const cc = decodeConfChange(e.data);
           const joint = this.tracker.config.voters.isJoint();
           if (this.pendingConfIndex > this.log.applied) {
-            throw new ProposalRejected('conf-change-pending', `a membership change at index ${this.pendingConfIndex} is not applied yet`);
+            throw raftError(RaftErrorReason.CONF_CHANGE_PENDING, `a membership change at index ${this.pendingConfIndex} is not applied yet`);
           }
           if (joint && cc.changes.length > 0) {
-            throw new ProposalRejected('conf-change-invalid', 'the configuration is joint: leave it first');
+            throw raftError(RaftErrorReason.CONF_CHANGE_INVALID, 'the configuration is joint: leave it first');
           }
           if (!joint && cc.changes.length === 0) {
-            throw new ProposalRejected('conf-change-invalid', 'the configuration is not joint: nothing to leave');
+            throw raftError(RaftErrorReason.CONF_CHANGE_INVALID, 'the configuration is not joint: nothing to leave');
           }
           this.pendingConfIndex = this.log.lastIndex() + i + 1;
         });
         if (!this.appendEntry(m.entries)) {
-          throw new ProposalRejected('uncommitted-log-full', 'too many uncommitted entries; try again later');
+          throw raftError(RaftErrorReason.TOO_MANY_REQUESTS, 'too many uncommitted entries; try again later');
         }
         this.bcastAppend();
         return;
@@ -759,9 +744,9 @@ export class Raft {
     const myResp = this.role === Role.PreCandidate ? MessageType.PreVoteResp : MessageType.VoteResp;
     switch (m.type) {
       case MessageType.Prop:
-        throw new ProposalRejected('no-leader', 'no leader; an election is under way');
+        throw raftError(RaftErrorReason.NO_LEADER, 'no leader; an election is under way');
       case MessageType.ReadIndex:
-        throw new ProposalRejected('no-leader', 'no leader; an election is under way');
+        throw raftError(RaftErrorReason.NO_LEADER, 'no leader; an election is under way');
       case MessageType.App:
         this.becomeFollower(m.term, m.from);
         this.handleAppend(m);
@@ -792,7 +777,7 @@ export class Raft {
   private stepFollower: StepFn = (m) => {
     switch (m.type) {
       case MessageType.Prop:
-        if (this.lead === NONE) throw new ProposalRejected('no-leader', 'no leader to forward the proposal to');
+        if (this.lead === NONE) throw raftError(RaftErrorReason.NO_LEADER, 'no leader to forward the proposal to');
         this.send({ ...m, to: this.lead });
         return;
       case MessageType.App:
@@ -806,14 +791,14 @@ export class Raft {
         this.handleHeartbeat(m);
         return;
       case MessageType.ReadIndex:
-        if (this.lead === NONE) throw new ProposalRejected('no-leader', 'no leader to confirm the read');
+        if (this.lead === NONE) throw raftError(RaftErrorReason.NO_LEADER, 'no leader to confirm the read');
         this.send({ ...m, to: this.lead });
         return;
       case MessageType.ReadIndexResp:
         this.readStates.push({ index: m.index, requestId: m.entries[0]?.data ?? new Uint8Array() });
         return;
       case MessageType.TransferLeader:
-        if (this.lead === NONE) throw new ProposalRejected('no-leader', 'no leader to hand leadership over');
+        if (this.lead === NONE) throw raftError(RaftErrorReason.NO_LEADER, 'no leader to hand leadership over');
         this.send({ ...m, to: this.lead });
         return;
       case MessageType.TimeoutNow:

@@ -2,7 +2,7 @@
  * What a leader knows of its followers (etcd-io/raft's tracker package): per follower a Progress
  * with its in-flight appends, and for the group the active membership, its votes and commit index.
  */
-import { RaftError, RaftErrorReason } from './errors.js';
+import { RaftErrorReason, raftError } from './errors.js';
 import { JointConfig, MajorityConfig, type VoteResult } from './quorum.js';
 import type { ConfState, NodeId } from './types.js';
 
@@ -41,7 +41,7 @@ export class Inflights {
 
   /** Records a message ending at `index`; indexes must rise from call to call, and full() must be false. */
   add(index: number, bytes: number): void {
-    if (this.full()) throw new RaftError(RaftErrorReason.INVARIANT_VIOLATED, 'cannot add into a full inflights');
+    if (this.full()) throw raftError(RaftErrorReason.INVARIANT_VIOLATED, 'cannot add into a full inflights');
     let next = this.#start + this.#count;
     if (next >= this.capacity) next -= this.capacity;
     if (next >= this.#indexes.length) this.#grow();
@@ -192,7 +192,7 @@ export class Progress {
         if (entries > 0) this.msgAppFlowPaused = true;
         break;
       default:
-        throw new RaftError(RaftErrorReason.INVARIANT_VIOLATED, `sending append in unhandled state ${this.state}`);
+        throw raftError(RaftErrorReason.INVARIANT_VIOLATED, `sending append in unhandled state ${this.state}`);
     }
   }
 
