@@ -5,6 +5,7 @@
 import { Raft, type RaftConfig } from '../../ts/raft/raft.js';
 import { MemoryStorage } from '../../ts/raft/storage.js';
 import { decodeConfChange } from '../../ts/raft/confchange.js';
+import { type CompactionPolicy, planCompaction } from '../../ts/raft/compaction.js';
 import { type ConfState, type Entry, EntryType, type Message, type NodeId, type ReadState, emptyConfState } from '../../ts/raft/types.js';
 
 export interface Member {
@@ -20,7 +21,19 @@ export interface Member {
 export type Options = Partial<Omit<RaftConfig, 'id' | 'storage' | 'random'>> & {
   /** The initial voters (default: every id); the others start as members-to-be, outside the configuration. */
   voters?: NodeId[];
+  /** Snapshot and compact the log as the application would. */
+  compaction?: CompactionPolicy;
 };
+
+/** The state machine of a scenario member is its list of applied entries: a snapshot carries it whole. */
+function encodeState(applied: Entry[]): Uint8Array {
+  return Buffer.from(JSON.stringify(applied.map((e) => ({ ...e, data: Buffer.from(e.data).toString('base64') }))));
+}
+
+function decodeState(data: Uint8Array): Entry[] {
+  const raw = JSON.parse(Buffer.from(data).toString()) as (Omit<Entry, 'data'> & { data: string })[];
+  return raw.map((e) => ({ ...e, data: Buffer.from(e.data, 'base64') }));
+}
 
 export class Cluster {
   readonly members = new Map<NodeId, Member>();
@@ -30,8 +43,11 @@ export class Cluster {
   /** Every message delivered, for assertions about traffic. */
   delivered: Message[] = [];
 
+  private readonly compaction: CompactionPolicy | undefined;
+
   constructor(ids: NodeId[], options: Options = {}, logs: Map<NodeId, Entry[]> = new Map()) {
-    const { voters = ids, ...opts } = options;
+    const { voters = ids, compaction, ...opts } = options;
+    this.compaction = compaction;
     for (const id of ids) {
       const storage = new MemoryStorage();
       storage.applySnapshot({ meta: { index: 1, term: 1, confState: { ...emptyConfState(), voters } }, data: new Uint8Array() });
@@ -62,22 +78,38 @@ export class Cluster {
         if (!m.raft.hasReady()) continue;
         any = true;
         const rd = m.raft.ready();
-        if (rd.snapshot) m.storage.applySnapshot(rd.snapshot);
+        if (rd.snapshot) {
+          m.storage.applySnapshot(rd.snapshot);
+          m.applied = decodeState(rd.snapshot.data);
+          m.confState = rd.snapshot.meta.confState;
+        }
         m.storage.append(rd.entries);
         if (rd.hardState) m.storage.setHardState(rd.hardState);
         m.applied.push(...rd.committedEntries);
         for (const e of rd.committedEntries) {
-          if (e.type === EntryType.ConfChange) m.confState = m.raft.applyConfChange(decodeConfChange(e.data));
+          if (e.type !== EntryType.ConfChange) continue;
+          m.confState = m.raft.applyConfChange(decodeConfChange(e.data));
+          m.storage.setConfState(m.confState);
         }
         m.readStates.push(...rd.readStates);
         for (const msg of [...rd.messages, ...rd.messagesAfterPersist]) {
           if (!this.cut.has(`${msg.from}>${msg.to}`)) this.queue.push(msg);
         }
         m.raft.advance(rd);
+        this.maybeCompact(m);
       }
       if (!any) return;
     }
     throw new Error('Ready processing did not settle');
+  }
+
+  private maybeCompact(m: Member): void {
+    if (!this.compaction) return;
+    const applied = m.raft.log.applied;
+    const plan = planCompaction(applied, m.storage.snapshot().meta.index, m.storage.firstIndex(), this.compaction);
+    if (!plan) return;
+    m.storage.createSnapshot(plan.snapshotAt, m.storage.initialState().confState, encodeState(m.applied));
+    m.storage.compact(plan.compactTo);
   }
 
   /** Delivers queued messages (and what they cause) until none is left. */

@@ -386,3 +386,46 @@ describe('leadership transfer (§3.10 of the thesis)', () => {
     c.get(1).propose(Buffer.from('after abort')); // accepted again
   });
 });
+
+describe('snapshots and log compaction (§7)', () => {
+  it('a follower too far behind gets a snapshot, then the log after it', () => {
+    const c = new Cluster([1, 2, 3], { compaction: { snapshotEvery: 5, keep: 2 } });
+    c.campaign(1);
+    c.isolate(3);
+    for (let i = 0; i < 20; i++) c.propose(1, `v${i}`);
+    assert.ok(c.member(1).storage.firstIndex() > 3, 'the leader compacted what 3 lacks');
+    c.heal();
+    c.tick(1);
+    c.stabilize();
+    assert.ok(c.delivered.some((m) => m.type === MessageType.Snap && m.to === 3), 'a snapshot was sent');
+    c.propose(1, 'after');
+    const want = [...Array.from({ length: 20 }, (_, i) => `v${i}`), 'after'];
+    assert.deepEqual(c.appliedData(3), want);
+    assert.deepEqual(c.appliedData(1), want);
+  });
+
+  it('compaction keeps the log bounded under steady writes', () => {
+    const c = new Cluster([1, 2, 3], { compaction: { snapshotEvery: 10, keep: 3 } });
+    c.campaign(1);
+    for (let i = 0; i < 100; i++) c.propose(1, `w${i}`);
+    for (const id of [1, 2, 3]) {
+      const s = c.member(id).storage;
+      assert.ok(s.lastIndex() - s.firstIndex() + 1 <= 10 + 3 + 1, `node ${id} holds ${s.lastIndex() - s.firstIndex() + 1} entries`);
+    }
+  });
+
+  it('a snapshot ending at an entry the follower has only moves its commit', () => {
+    const c = new Cluster([1, 2]);
+    c.campaign(1);
+    c.propose(1, 'x');
+    const r2 = c.get(2);
+    const last = r2.log.lastIndex();
+    const before = r2.log.committed;
+    r2.step({
+      type: MessageType.Snap, from: 1, to: 2, term: r2.term, logTerm: 0, index: 0, entries: [], commit: 0, reject: false, rejectHint: 0,
+      snapshot: { meta: { index: last, term: r2.log.term(last)!, confState: { ...emptyConfState(), voters: [1, 2] } }, data: new Uint8Array() },
+    });
+    assert.equal(r2.log.committed, Math.max(before, last));
+    assert.equal(r2.log.unstableSnapshot(), undefined, 'nothing to install');
+  });
+});

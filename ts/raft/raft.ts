@@ -16,7 +16,7 @@ import { RaftErrorReason, isRaftError, raftError } from './errors.js';
 import { isAxisError } from '../errors/index.js';
 import {
   type ConfChange, type ConfState, type Entry, EntryType, type HardState, type Message, MessageType, NONE, type NodeId,
-  type ReadState, type Ready, Role, message,
+  type ReadState, type Ready, Role, type Snapshot, message,
 } from './types.js';
 import { ReadOnly } from './read-only.js';
 
@@ -254,7 +254,11 @@ export class Raft {
   advance(rd: Ready): void {
     if (rd.hardState) this.prevHardState = rd.hardState;
     if (rd.softState) this.prevSoft = rd.softState;
-    if (rd.snapshot) this.log.stableSnapTo(rd.snapshot.meta.index);
+    if (rd.snapshot) {
+      // The application restored its state from the snapshot: that is applied, too.
+      this.log.stableSnapTo(rd.snapshot.meta.index);
+      if (rd.snapshot.meta.index > this.log.applied) this.log.appliedTo(rd.snapshot.meta.index);
+    }
     const last = rd.entries[rd.entries.length - 1];
     if (last) this.log.stableTo(last.index, last.term);
     const lastApplied = rd.committedEntries[rd.committedEntries.length - 1];
@@ -575,7 +579,11 @@ export class Raft {
           const oldPaused = pr.isPaused();
           if (pr.maybeUpdate(m.index)) {
             if (pr.state === 'probe') pr.becomeReplicate();
-            else if (pr.state === 'replicate') pr.inflights.freeLE(m.index);
+            else if (pr.state === 'snapshot' && pr.match + 1 >= this.log.firstIndex()) {
+              // The snapshot (or appends) got it to where our log continues: stream from there.
+              pr.becomeProbe();
+              pr.becomeReplicate();
+            } else if (pr.state === 'replicate') pr.inflights.freeLE(m.index);
             if (this.maybeCommit()) {
               this.bcastAppend();
             } else if (oldPaused) {
@@ -605,6 +613,13 @@ export class Raft {
       case MessageType.Unreachable:
         // An unreachable follower in replicate state lost messages: probe it.
         if (pr.state === 'replicate') pr.becomeProbe();
+        return;
+      case MessageType.SnapStatus:
+        if (pr.state !== 'snapshot') return;
+        // Sent or failed, probe next: an answer tells us where it stands.
+        if (m.reject) pr.pendingSnapshot = 0;
+        pr.becomeProbe();
+        pr.msgAppFlowPaused = true;
         return;
       case MessageType.TransferLeader: {
         if (pr.isLearner) return; // a learner cannot lead
@@ -679,11 +694,8 @@ export class Raft {
     if (!pr || pr.isPaused()) return false;
     const prevIndex = pr.next - 1;
     const prevTerm = this.log.term(prevIndex);
-    if (prevTerm === undefined) {
-      // The entries it needs are compacted: it needs a snapshot (InstallSnapshot comes with log
-      // compaction; until then a follower this far behind is probed again later).
-      return false;
-    }
+    // The entries it needs are compacted away: it needs a snapshot.
+    if (prevTerm === undefined || pr.next < this.log.firstIndex()) return this.maybeSendSnapshot(to, pr);
     let ents: Entry[] = [];
     if (pr.state !== 'replicate' || !pr.inflights.full()) {
       ents = this.log.entriesFrom(pr.next, this.maxMsgSize);
@@ -693,6 +705,17 @@ export class Raft {
     let bytes = 0;
     for (const e of ents) bytes += e.data.length;
     pr.updateOnEntriesSend(ents.length, bytes, pr.next);
+    return true;
+  }
+
+  /** InstallSnapshot (§7): the follower gets the state at the snapshot, then the log after it. */
+  private maybeSendSnapshot(to: NodeId, pr: Progress): boolean {
+    // A member we have not heard from lately may be down: a snapshot is too big to send blind.
+    if (!pr.recentActive) return false;
+    const snap = this.log.snapshot();
+    if (snap.meta.index === 0) throw new Error('raft: a snapshot is needed but the storage has none');
+    pr.becomeSnapshot(snap.meta.index);
+    this.send(message({ type: MessageType.Snap, to, snapshot: snap }));
     return true;
   }
 
@@ -755,6 +778,10 @@ export class Raft {
         this.becomeFollower(m.term, m.from);
         this.handleHeartbeat(m);
         return;
+      case MessageType.Snap:
+        this.becomeFollower(m.term, m.from);
+        this.handleSnapshot(m);
+        return;
       case myResp: {
         const result = this.poll(m.from, m.type, !m.reject);
         if (result === 'won') {
@@ -789,6 +816,11 @@ export class Raft {
         this.electionElapsed = 0;
         this.lead = m.from;
         this.handleHeartbeat(m);
+        return;
+      case MessageType.Snap:
+        this.electionElapsed = 0;
+        this.lead = m.from;
+        this.handleSnapshot(m);
         return;
       case MessageType.ReadIndex:
         if (this.lead === NONE) throw raftError(RaftErrorReason.NO_LEADER, 'no leader to confirm the read');
@@ -825,6 +857,44 @@ export class Raft {
     this.send(
       message({ type: MessageType.AppResp, to: m.from, index: m.index, reject: true, rejectHint: hint.index, logTerm: hint.term }),
     );
+  }
+
+  private handleSnapshot(m: Message): void {
+    const s = m.snapshot;
+    if (s && this.restoreSnapshot(s)) {
+      this.send(message({ type: MessageType.AppResp, to: m.from, index: this.log.lastIndex() }));
+    } else {
+      this.send(message({ type: MessageType.AppResp, to: m.from, index: this.log.committed }));
+    }
+  }
+
+  /** Takes a snapshot as our state, if it is news: replaces the log and the membership. */
+  private restoreSnapshot(s: Snapshot): boolean {
+    if (s.meta.index <= this.log.committed) return false;
+    if (this.role !== Role.Follower) {
+      // Only a leader's follower installs snapshots; anything else is a bug elsewhere.
+      this.becomeFollower(this.term + 1, NONE);
+      return false;
+    }
+    const cs = s.meta.confState;
+    if (![...cs.voters, ...cs.learners, ...cs.votersOutgoing].includes(this.id)) return false; // not for a member
+    if (this.log.matchTerm(s.meta.index, s.meta.term)) {
+      // We have the snapshot's last entry already: just commit up to it.
+      this.log.commitTo(s.meta.index);
+      return false;
+    }
+    this.log.restore(s);
+    const restored = restore(cs, this.log.lastIndex(), { maxInflight: this.maxInflightMsgs, maxInflightBytes: this.maxInflightBytes });
+    this.tracker = new ProgressTracker(this.maxInflightMsgs, this.maxInflightBytes);
+    this.tracker.config = restored.config;
+    this.tracker.progress = restored.progress;
+    this.isLearner = this.tracker.progress.get(this.id)?.isLearner ?? false;
+    return true;
+  }
+
+  /** The application could not deliver a snapshot to `id` (or could): resume replication. */
+  reportSnapshot(id: NodeId, ok: boolean): void {
+    this.step(message({ type: MessageType.SnapStatus, from: id, reject: !ok }));
   }
 
   private handleHeartbeat(m: Message): void {

@@ -98,6 +98,8 @@ export const enum MessageType {
   TransferLeader = 'transferLeader',
   /** From the leader to a caught-up transferee: campaign now. */
   TimeoutNow = 'timeoutNow',
+  /** Local: how sending a snapshot to `from` ended (reject: it failed). */
+  SnapStatus = 'snapStatus',
 }
 
 export interface Message {
