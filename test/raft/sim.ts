@@ -7,6 +7,7 @@
 import { Raft } from '../../ts/raft/raft.js';
 import { isAxisError } from '../../ts/errors/index.js';
 import { decodeConfChange } from '../../ts/raft/confchange.js';
+import { planCompaction } from '../../ts/raft/compaction.js';
 import { MemoryStorage } from '../../ts/raft/storage.js';
 import { type ConfChangeSingle, type Entry, EntryType, type Message, MessageType, type NodeId, type Ready, Role, emptyConfState } from '../../ts/raft/types.js';
 import { mulberry32 } from '../support/prng.js';
@@ -241,7 +242,8 @@ export class Simulation {
 
   dropOne(): void {
     if (this.inflight.length === 0) return;
-    this.inflight.splice(Math.floor(this.rng() * this.inflight.length), 1);
+    const [m] = this.inflight.splice(Math.floor(this.rng() * this.inflight.length), 1);
+    this.lost(m!);
   }
 
   crash(id: NodeId): void {
@@ -250,6 +252,7 @@ export class Simulation {
     n.pending = undefined; // never persisted, never acknowledged
     this.expireClients(id);
     // Messages to it are lost with it; its unsent messages were never sent.
+    for (const m of this.inflight) if (m.to === id) this.lost(m);
     this.inflight = this.inflight.filter((m) => m.to !== id);
   }
 
@@ -281,7 +284,11 @@ export class Simulation {
 
   private deliver(m: Message): void {
     const to = this.node(m.to);
-    if (!to.raft) return;
+    if (!to.raft) {
+      this.lost(m);
+      return;
+    }
+    if (m.type === MessageType.Snap) this.node(m.from).raft?.reportSnapshot(m.to, true);
     try {
       to.raft.step(m);
     } catch (err) {
@@ -291,9 +298,16 @@ export class Simulation {
   }
 
   private send(m: Message): void {
-    if (this.blocked.has(`${m.from}>${m.to}`)) return;
-    if (this.rng() < this.opts.drop) return;
+    if (this.blocked.has(`${m.from}>${m.to}`) || this.rng() < this.opts.drop) {
+      this.lost(m);
+      return;
+    }
     this.inflight.push(m);
+  }
+
+  /** A snapshot's sender learns whether it arrived (the transport streams it and knows). */
+  private lost(m: Message): void {
+    if (m.type === MessageType.Snap) this.node(m.from).raft?.reportSnapshot(m.to, false);
   }
 
   /**
@@ -330,17 +344,53 @@ export class Simulation {
     const rd = n.pending!;
     const r = n.raft!;
     n.pending = undefined;
-    if (rd.snapshot) n.storage.applySnapshot(rd.snapshot);
+    if (rd.snapshot) {
+      n.storage.applySnapshot(rd.snapshot);
+      this.installState(n, rd.snapshot.data);
+    }
     n.storage.append(rd.entries);
     if (rd.hardState) n.storage.setHardState(rd.hardState);
     for (const m of rd.messagesAfterPersist) this.send(m);
     for (const e of rd.committedEntries) {
       this.apply(n, e);
-      if (e.type === EntryType.ConfChange) n.storage.setConfState(r.applyConfChange(decodeConfChange(e.data)));
+      if (e.type === EntryType.ConfChange) {
+        n.storage.setConfState(r.applyConfChange(decodeConfChange(e.data)));
+        // A member added here may need a snapshot: it must be one that includes it.
+        n.storage.createSnapshot(e.index, n.storage.initialState().confState, this.stateData(n));
+      }
     }
     r.advance(rd);
     this.checkLeader(n);
     this.checkCommitMonotone(n);
+    this.maybeCompact(n);
+  }
+
+  /** Every 20 applied entries a node snapshots its state and keeps 5 entries of log. */
+  private maybeCompact(n: Node): void {
+    const applied = n.raft!.log.applied;
+    const plan = planCompaction(applied, n.storage.snapshot().meta.index, n.storage.firstIndex(), { snapshotEvery: 20, keep: 5 });
+    if (!plan) return;
+    n.storage.createSnapshot(plan.snapshotAt, n.storage.initialState().confState, this.stateData(n));
+    n.storage.compact(plan.compactTo);
+  }
+
+  private stateData(n: Node): Uint8Array {
+    const state = { applied: n.applied.map((e) => ({ ...e, data: Buffer.from(e.data).toString('base64') })), kv: [...n.kv] };
+    return Buffer.from(JSON.stringify(state));
+  }
+
+  /** A node installs a snapshot as its state; what it says was applied must agree with everyone. */
+  private installState(n: Node, data: Uint8Array): void {
+    const state = JSON.parse(Buffer.from(data).toString()) as { applied: (Omit<Entry, 'data'> & { data: string })[]; kv: [string, string][] };
+    n.applied = state.applied.map((e) => ({ ...e, data: Buffer.from(e.data, 'base64') }));
+    n.kv = new Map(state.kv);
+    for (const e of n.applied) {
+      const seen = this.appliedLog[e.index];
+      if (seen === undefined) this.appliedLog[e.index] = e;
+      else if (seen.term !== e.term || !Buffer.from(seen.data).equals(Buffer.from(e.data))) {
+        this.fail(`node ${n.id} installed a snapshot applying ${e.index}@${e.term}, but ${seen.index}@${seen.term} was applied there`);
+      }
+    }
   }
 
   /** Persists one node's pending Ready, if any. */
@@ -447,7 +497,15 @@ export class Simulation {
     const types = ['addNode', 'addLearner', 'removeNode'] as const;
     const changes: ConfChangeSingle[] = [];
     const n = this.rng() < 0.7 ? 1 : 2;
-    for (let i = 0; i < n; i++) changes.push({ type: types[Math.floor(this.rng() * types.length)]!, nodeId: pick() });
+    for (let i = 0; i < n; i++) {
+      const change = { type: types[Math.floor(this.rng() * types.length)]!, nodeId: pick() };
+      // As the server will: the leader is never removed or demoted while it leads (it hands
+      // leadership over first). Removing a leader that steps down before the others learn the
+      // commit can leave them unable to elect anyone (etcd-io/raft has the same open problem).
+      if (change.nodeId === l.id && change.type !== 'addNode') continue;
+      changes.push(change);
+    }
+    if (changes.length === 0) return;
     const joint = l.raft.tracker.config.voters.isJoint();
     try {
       l.raft.proposeConfChange(joint ? { transition: 'auto', changes: [] } : { transition: 'auto', changes });

@@ -5,47 +5,52 @@
  *
  * The history is partitioned by key (linearizability is compositional, and every operation here
  * touches one key), and each partition is checked on its own against a register model whose state
- * is "absent" or a string (each key starts absent).
+ * is "absent" or a string (each key starts absent; values are interned to small integers, so a
+ * state is one number).
  *
- * The search, per partition:
- * - Every operation becomes a call entry and a return entry; all entries are sorted by time (a
+ * The search, per partition (`search`):
+ * - Every operation becomes a call entry and a return entry; the entries are sorted by time (a
  *   call sorts before a return at the same instant, so touching intervals count as concurrent)
  *   and threaded into a doubly linked list.
  * - Depth-first search from the head of the list: a call entry whose operation the model accepts
  *   in the current state is "linearized": pushed on a stack together with the state before it,
  *   then lifted out of the list (its call and return entries are unlinked, in O(1)), and the scan
- *   restarts at the head. Reaching a return entry means that operation, which has not been
- *   linearized, must precede everything after it, but no operation still in the list can be placed
- *   before it: backtrack (pop, restore the state, relink the entries, continue after that call).
- * - A cache of (set of linearized operations, model state) pairs prunes the search: reaching the
- *   same pair a second time can only repeat work already done. The set is a bitset, hashed
- *   incrementally (Zobrist: the XOR of one random word per operation), with the state mixed in;
- *   values are interned to small integers so a state is one number.
+ *   restarts at the head. Reaching a return entry means that operation, not linearized yet, must
+ *   precede everything not yet called, and nothing before it fits: backtrack (pop, restore the
+ *   state, relink the entries, continue after that call).
+ * - A cache of visited (set of linearized operations, model state) nodes prunes the search. The
+ *   set is a bitset, hashed incrementally (Zobrist: the XOR of one random word per operation).
  *
- * Operations whose outcome is unknown (output `{ unknown: true }` — a timeout, a crash — which also
- * means a return time of Infinity) are handled the standard way: they may take effect at any point
- * after their call, or not at all. Their return entry sorts after every finite one; the search
- * succeeds as soon as every operation with a known outcome is linearized, so an unknown-outcome
- * operation that never got linearized simply did not happen. Their output matches whatever the
- * model says. An unknown-outcome get has no effect, so it is dropped up front. An operation whose
- * output is `{ unknown: true }` but whose return time is finite is treated as pending too (the
- * client gave up at that time, but the request may still land later).
+ * Operations whose outcome is unknown (output `{ unknown: true }`: a timeout, a crash; their return
+ * time is Infinity) are handled the standard way: they may take effect at any point after their
+ * call, or not at all, and their output matches whatever the model says. The search succeeds as
+ * soon as every operation with a known outcome is linearized; an unknown-outcome operation left
+ * over simply did not happen. An unknown-outcome get has no effect and is dropped up front. An
+ * operation whose output is `{ unknown: true }` but whose return time is finite is treated as
+ * pending all the same (the client gave up then, but the request may still land later). Many such
+ * operations make the plain search exponential, so it is refined, keeping it exact:
+ * - they sit in a list of their own and are tried at a node only after the known-outcome ones;
+ * - the cache prunes by dominance: a node is covered by a visited one with the same state and the
+ *   same known-outcome operations linearized, but a subset of the unknown-outcome ones;
+ * - only canonical linearizations are searched, where an unknown-outcome operation is directly
+ *   followed by one that observes the state (a get, delete or cas with a known outcome, or an
+ *   unknown-outcome cas): one followed by a put or an unknown-outcome delete, which overwrite
+ *   whatever was there, can be left out, which the search tries as well.
  *
- * Bounded: one deadline per `checkHistory` call (default 10 s); when it passes the answer is
- * `{ ok: 'unknown' }` rather than a search that runs forever.
+ * Before searching, a cheap necessary condition (`unexplainedRead`) catches reads that no write
+ * can explain (a value never written, written only later, or certainly overwritten before the
+ * read; absence after a certain write), which the search could take exponential time to refute.
  *
- * On failure the report is shrunk to something readable, by steps that keep it sound:
- * - the shortest time prefix that is already not linearizable (binary search: truncating at time T
- *   keeps the operations called by T, with those still running at T turned into unknown-outcome
- *   ones; if a truncation fails so does every later one and the full history);
- * - then, one operation at a time, relax it if the history still fails: a pure observation (a get,
- *   a delete that deleted nothing, a cas that failed) is dropped, a write is turned into an
- *   unknown-outcome one. Each step only removes constraints, so the original fails too.
- * The witness is the operations that could not be relaxed, as they were recorded; the relaxed ones
- * cannot help (even allowed to take effect at any time, or not at all), and dropping them from an
- * unlinearizable history keeps it unlinearizable. The reason lists the witness, the longest
- * linearizable prefix of it that the search found, and for each operation that could come next,
- * why it cannot.
+ * Bounded: one deadline per `checkHistory` call (default 10 s); when it passes with a partition
+ * undecided the answer is `{ ok: 'unknown' }` rather than a search that runs forever. (Shrinking
+ * a failure found in time stays within the deadline; explaining it may take EXPLAIN_GRACE_MS more.)
+ *
+ * On failure the report is shrunk to something readable (`minimize`): the earliest time T at which
+ * the history truncated there already fails, then, from the operations called by T, chunks left
+ * out while the rest still fails at T and not before. The witness is that set of recorded
+ * operations, itself unlinearizable; the reason lists it, why its failing read cannot be explained
+ * (when that is the case), the longest linearizable prefix of it that the search found, and, for
+ * each operation that could come next, why it cannot.
  */
 
 export type KvInput =
@@ -355,6 +360,122 @@ function zobristWords(n: number): Int32Array {
   return zobrist;
 }
 
+/** The cache holds at most this many nodes (bounding memory), and this many bitset words in all. */
+const CACHE_MAX_NODES = 4_000_000;
+const CACHE_MAX_WORDS = 32_000_000;
+
+/**
+ * The search's visited nodes: (linearized set, state, free) in a chained hash table over typed
+ * arrays (a few dozen bytes a node, rather than a few hundred as objects). `add` records a node
+ * unless a visited one dominates it: same state, same known-outcome operations linearized, a
+ * subset of the optional ones (so at least every option this node has), and free if this one is
+ * (see `restricted` in `search`). With no optional operations that is plain equality, as in
+ * Porcupine. Nodes the new one dominates are dropped (it covers them) and their slots reused.
+ * When full, new nodes are simply not recorded: the search stays exact, only less pruned.
+ */
+class NodeCache {
+  private readonly maxNodes: number;
+  private heads = new Int32Array(1024).fill(-1);
+  private hash = new Int32Array(256);
+  private link = new Int32Array(256);
+  private state = new Int32Array(256);
+  private free = new Uint8Array(256);
+  private bits: Uint32Array;
+  private used = 0; // slots handed out (live or on the free list)
+  private live = 0;
+  private spare: number[] = []; // freed slots
+
+  constructor(
+    private readonly words: number,
+    private readonly mustMask: Uint32Array,
+  ) {
+    this.maxNodes = Math.max(1, Math.min(CACHE_MAX_NODES, Math.floor(CACHE_MAX_WORDS / Math.max(1, words))));
+    this.bits = new Uint32Array(256 * words);
+  }
+
+  add(h: number, bits: Uint32Array, state: number, free: boolean): boolean {
+    const { words, mustMask } = this;
+    let prev = -1;
+    for (let e = this.heads[h & (this.heads.length - 1)]!; e !== -1; ) {
+      const after = this.link[e]!;
+      if (this.hash[e] === h && this.state[e] === state) {
+        const efree = this.free[e] === 1;
+        let sub = efree || !free; // e ⊆ this node, differing only in optional operations
+        let sup = free || !efree; // this node ⊆ e, likewise
+        const base = e * words;
+        for (let w = 0; w < words && (sub || sup); w++) {
+          const a = this.bits[base + w]!;
+          const b = bits[w]!;
+          if ((a ^ b) & mustMask[w]!) {
+            sub = sup = false;
+            break;
+          }
+          if (a & ~b) sub = false;
+          if (b & ~a) sup = false;
+        }
+        if (sub) return false;
+        if (sup) {
+          // Dominated by the node being added: unlink it, keep its slot for reuse.
+          if (prev === -1) this.heads[h & (this.heads.length - 1)] = after;
+          else this.link[prev] = after;
+          this.spare.push(e);
+          this.live--;
+          e = after;
+          continue;
+        }
+      }
+      prev = e;
+      e = after;
+    }
+    const slot = this.slot();
+    if (slot === -1) return true; // full: go on without recording
+    this.hash[slot] = h;
+    this.state[slot] = state;
+    this.free[slot] = free ? 1 : 0;
+    this.bits.set(bits, slot * words);
+    const bucket = h & (this.heads.length - 1);
+    this.link[slot] = this.heads[bucket]!;
+    this.heads[bucket] = slot;
+    this.live++;
+    if (this.live > this.heads.length) this.rehash();
+    return true;
+  }
+
+  private slot(): number {
+    const reused = this.spare.pop();
+    if (reused !== undefined) return reused;
+    if (this.used >= this.maxNodes) return -1;
+    if (this.used === this.hash.length) {
+      const cap = Math.min(this.maxNodes, this.hash.length * 2);
+      const grow = <T extends Int32Array | Uint8Array | Uint32Array>(a: T, size: number): T => {
+        const b = new (a.constructor as new (n: number) => T)(size);
+        b.set(a);
+        return b;
+      };
+      this.hash = grow(this.hash, cap);
+      this.link = grow(this.link, cap);
+      this.state = grow(this.state, cap);
+      this.free = grow(this.free, cap);
+      this.bits = grow(this.bits, cap * this.words);
+    }
+    return this.used++;
+  }
+
+  private rehash(): void {
+    const heads = new Int32Array(this.heads.length * 2).fill(-1);
+    const mask = heads.length - 1;
+    for (let b = 0; b < this.heads.length; b++) {
+      for (let e = this.heads[b]!; e !== -1; ) {
+        const after = this.link[e]!;
+        this.link[e] = heads[this.hash[e]! & mask]!;
+        heads[this.hash[e]! & mask] = e;
+        e = after;
+      }
+    }
+    this.heads = heads;
+  }
+}
+
 /**
  * Wing & Gong / Lowe depth-first search over one partition. Returns 'ok' when every operation with
  * a known outcome can be linearized (the others placed or left out), else the deepest partial
@@ -437,39 +558,8 @@ function search(p: Prepared, deadline: number, maxSteps = Infinity): SearchResul
     z[i] = zw[i]!;
   }
   let zob = 0;
-  const cache = new Map<number, { bits: Uint32Array; state: number; free: boolean }[]>();
-  /**
-   * Records a node as visited; false if a visited node dominates it: same state, same
-   * known-outcome operations linearized, a subset of the optional ones (so at least every option
-   * this node has), and free if this one is (see `restricted`). With no optional operations this
-   * is plain equality, as in Porcupine. Nodes the new one dominates are forgotten (it covers them).
-   */
-  const cacheAdd = (state: number, free: boolean): boolean => {
-    const h = (zob ^ Math.imul(state + 1, 0x9e3779b1)) | 0;
-    let bucket = cache.get(h);
-    if (bucket === undefined) cache.set(h, (bucket = []));
-    let covered = 0;
-    outer: for (const c of bucket) {
-      if (c.state !== state) continue;
-      let sub = c.free || !free; // c ⊆ this node, differing only in optional operations
-      let sup = free || !c.free; // this node ⊆ c, likewise
-      for (let w = 0; w < words && (sub || sup); w++) {
-        const a = c.bits[w]!;
-        const b = bits[w]!;
-        if ((a ^ b) & mustMask[w]!) continue outer;
-        if (a & ~b) sub = false;
-        if (b & ~a) sup = false;
-      }
-      if (sub) return false;
-      if (sup) {
-        c.state = -1; // dominated by the node being added
-        covered++;
-      }
-    }
-    if (covered > 0) cache.set(h, (bucket = bucket.filter((c) => c.state !== -1)));
-    bucket.push({ bits: bits.slice(), state, free });
-    return true;
-  };
+  const cache = new NodeCache(words, mustMask);
+  const cacheAdd = (state: number, free: boolean): boolean => cache.add((zob ^ Math.imul(state + 1, 0x9e3779b1)) | 0, bits, state, free);
   /**
    * After an optional operation, only what observes the state may come next (a get, delete or cas
    * with a known outcome, or an optional cas): an optional write followed directly by a write that
@@ -711,10 +801,11 @@ function whyUnexplained(r: Operation, ops: readonly Operation[]): string[] {
  * unlinearizable on its own and tells the same story:
  * 1. Find the earliest time T at which the history, truncated there, already fails (binary search;
  *    see `truncateAt`): the operations returning at T are where it goes wrong.
- * 2. From the operations called by T, leave out chunks (halving, latest first) as long as what
- *    remains still fails at T and not before (so that, say, a delete never shows up without the
- *    write that made the key present), and every value a remaining operation read is still written
- *    by a remaining one when the history has such a write. The operations returning at T stay.
+ * 2. From the operations called by T, leave out chunks (halving, latest first; then single
+ *    operations, again while that removes anything) as long as what remains still fails at T and
+ *    not before (so that, say, a delete never shows up without the write that made the key
+ *    present), and every value a remaining operation read is still written by a remaining one when
+ *    the history has such a write. The operations returning at T stay.
  * Searches that cannot finish within the budget count as "no" (nothing is left out on their
  * word); past the deadline it stops and keeps what it has.
  */
@@ -748,14 +839,17 @@ function minimize(ops: Operation[], b: Budget): Operation[] {
   };
   let witness = orig;
   const candidates = (): Operation[] => witness.filter((o) => isUnknown(o.output) || o.return !== at).sort((x, y) => y.call - x.call);
-  for (let size = Math.max(1, candidates().length >> 1); ; size >>= 1) {
+  // Chunk sizes halve down to single operations; those passes repeat while they remove anything
+  // (leaving out a read can free the write it saw): at most one pass per operation.
+  for (let size = Math.max(1, candidates().length >> 1); ; size = Math.max(1, size >> 1)) {
     const list = candidates();
+    const before = witness.length;
     for (let k = 0; k < list.length && performance.now() < b.deadline; k += size) {
       const chunk = new Set(list.slice(k, k + size));
       const without = witness.filter((o) => !chunk.has(o));
       if (qualifies(without)) witness = without;
     }
-    if (size <= 1 || performance.now() >= b.deadline) break;
+    if ((size === 1 && witness.length === before) || performance.now() >= b.deadline) break;
   }
   return witness;
 }
@@ -838,7 +932,7 @@ function failure(key: string, total: number, witness: Operation[], detail: strin
   const more = witness.length > MAX_LISTED ? `\n… ${witness.length - MAX_LISTED} more` : '';
   const reason =
     `key ${JSON.stringify(key)} is not linearizable: no order of its ${total} operations fits. ` +
-    `These ${witness.length} of them already admit no linearization on their own:\n` +
+    `${witness.length === 1 ? 'This one of them already admits' : `These ${witness.length} of them already admit`} no linearization on their own:\n` +
     `${listed}${more}\n${detail}`;
   return { ok: false, key, witness, reason };
 }

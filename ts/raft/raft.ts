@@ -193,7 +193,9 @@ export class Raft {
     const self = this.tracker.progress.get(this.id);
     this.isLearner = self?.isLearner ?? false;
     if ((!self || this.isLearner) && this.role === Role.Leader) {
-      // Removed or demoted: a leader outside the voters steps down.
+      // Removed or demoted: a leader outside the voters steps down. Callers should transfer
+      // leadership before removing the leader: if it steps down before the others learn that the
+      // change committed, they may be unable to elect anyone (as in etcd-io/raft).
       this.becomeFollower(this.term, NONE);
       return cs;
     }

@@ -27,6 +27,10 @@ export interface LogStorage {
   /** Index of the first entry still held (snapshot index + 1). */
   firstIndex(): number;
   lastIndex(): number;
+  /**
+   * The latest snapshot. A snapshot sent to a member must include it in its membership (a member
+   * refuses one that does not, as etcd's does): take one when applying a membership change.
+   */
   snapshot(): Snapshot;
 }
 
