@@ -429,3 +429,47 @@ describe('snapshots and log compaction (§7)', () => {
     assert.equal(r2.log.unstableSnapshot(), undefined, 'nothing to install');
   });
 });
+
+describe('flow control', () => {
+  it('an append carries at most maxSizePerMsg bytes of entries (but at least one entry)', () => {
+    const c = new Cluster([1, 2], { maxSizePerMsg: 10 });
+    c.campaign(1);
+    c.isolate(2);
+    for (let i = 0; i < 6; i++) c.propose(1, 'abcd'); // 4 bytes each
+    c.heal();
+    c.delivered = [];
+    c.tick(1);
+    c.stabilize();
+    const sizes = c.delivered.filter((m) => m.type === MessageType.App && m.entries.length > 0).map((m) => m.entries.reduce((s, e) => s + e.data.length, 0));
+    assert.ok(sizes.length >= 3, `${sizes.length} appends`);
+    assert.ok(sizes.every((s) => s <= 10), JSON.stringify(sizes));
+    assert.equal(c.appliedData(2).length, 6);
+  });
+
+  it('in-flight bytes are capped: the leader stops sending until acknowledgements free room', () => {
+    const c = new Cluster([1, 2], { maxInflightMsgs: 100, maxInflightBytes: 8, maxSizePerMsg: 4 });
+    c.campaign(1);
+    c.queue = [];
+    for (let i = 0; i < 6; i++) {
+      c.get(1).propose(Buffer.from('abcd'));
+      c.process();
+    }
+    const apps = c.queue.filter((m) => m.type === MessageType.App && m.to === 2 && m.entries.length > 0);
+    assert.equal(apps.length, 2, 'two 4-byte appends fill the 8-byte window');
+    c.stabilize();
+    assert.equal(c.appliedData(2).length, 6);
+  });
+});
+
+describe('lease reads (§6.4.1)', () => {
+  it('with readOnly "lease" and CheckQuorum, the leader answers reads without a heartbeat round', () => {
+    const c = new Cluster([1, 2, 3], { checkQuorum: true, readOnly: 'lease' });
+    c.campaign(1);
+    c.propose(1, 'x');
+    c.queue = [];
+    c.get(1).readIndex(Buffer.from('lease-read'));
+    c.process();
+    assert.deepEqual(c.member(1).readStates.map((r) => [Buffer.from(r.requestId).toString(), r.index]), [['lease-read', c.get(1).log.committed]]);
+    assert.deepEqual(c.queue.filter((m) => m.type === MessageType.Heartbeat), [], 'no heartbeat round was needed');
+  });
+});

@@ -9,7 +9,7 @@ import { Simulation } from './sim.js';
 import { checkHistory } from '../support/linearizability.js';
 
 const one = process.env.AXIS_RAFT_SEED;
-const count = Number(process.env.AXIS_RAFT_SEEDS ?? 300);
+const count = Number(process.env.AXIS_RAFT_SEEDS ?? 1000);
 const seeds = one !== undefined ? [Number(one)] : Array.from({ length: count }, (_, i) => 1 + i);
 
 describe('raft simulation: safety under faults, liveness after healing', () => {
