@@ -24,6 +24,7 @@
         "native/reads.cc",
         "native/writer.cc",
         "native/apply.cc",
+        "native/raftlog.cc",
         "native/mvcc.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

@@ -30,6 +30,12 @@ export interface NativeStatus {
 
 export interface NativeStore extends NativeView {
   open(): Promise<void>;
+  /** The Raft log's state: u64 term, vote, commit, snapIndex, snapTerm | bytes confState | u64 firstIndex, lastIndex. */
+  raftState(): Buffer;
+  /** Term of raft entry i; -1: compacted, -2: unavailable. */
+  raftTerm(i: number): number;
+  /** Raft entries [lo, hi) within maxBytes (at least one): u32 n | (u64 index, u64 term, u8 type, bytes data)*; -1 / -2 as raftTerm. */
+  raftEntries(lo: number, hi: number, maxBytes: number): Buffer | number;
   /** A batch of packed write requests → their packed results, once committed. */
   write(batch: Buffer): Promise<Buffer>;
   waitCompaction(floor: number): Promise<void>;

@@ -2,6 +2,8 @@
 
 #include <vector>
 
+#include "raftlog.h"
+
 namespace axis {
 
 namespace {
@@ -64,6 +66,12 @@ Status Apply::request(Reader& in, Writer& out) {
     AXIS_TRY(writeMeta(txn_, dbs_, "compact", rev));
     out.u8(0);
     out.u64(state_.rev);
+    return Status::Ok();
+  }
+  if (kind == 3 || kind == 4) {
+    AXIS_TRY(kind == 3 ? raftAppend(txn_, dbs_, in) : raftCompact(txn_, dbs_, in));
+    out.u8(0);
+    out.u64(0);
     return Status::Ok();
   }
   return malformed();

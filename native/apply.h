@@ -2,6 +2,7 @@
 // versioned index. Each request that changes something makes exactly one new revision.
 //
 // Batch: (u32 length | request)*;  request (u8 kind): 1 TXN txnBody | 2 COMPACT u64 revision
+//        | 3 RAFT_APPEND | 4 RAFT_COMPACT (see raftlog.h; result u8 0 | u64 0, no new revision)
 // txnBody:  u32 n compare* | u32 n op* (success) | u32 n op* (failure)
 // compare:  u8 target | u8 result | range | (bytes value | u64 number)
 // op:       1 PUT bytes key, bytes value, u64 lease, u8 flags(prevKv 1, ignoreValue 2, ignoreLease 4)

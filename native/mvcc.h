@@ -20,6 +20,7 @@ constexpr uint8_t kTombstone = 1;
 
 struct Dbs {
   MDB_dbi hist = 0, revs = 0, meta = 0;
+  MDB_dbi rlog = 0, rmeta = 0;  // the Raft log (see raftlog.h)
 };
 
 struct Version {

@@ -1,5 +1,6 @@
 #include "reads.h"
 
+#include "raftlog.h"
 #include "store.h"
 
 namespace axis {
@@ -71,6 +72,30 @@ Napi::Value readChanges(const Napi::CallbackInfo& info, View& view) {
   Writer w;
   w.u64(view.rev);
   return finish(info.Env(), scanChanges(view, u64Arg(info, 0), u64Arg(info, 1), u64Arg(info, 2), w), w);
+}
+
+Napi::Value readRaftState(const Napi::CallbackInfo& info, View& view, const Dbs& dbs) {
+  Writer w;
+  return finish(info.Env(), raftState(view.txn, dbs, w), w);
+}
+
+Napi::Value readRaftTerm(const Napi::CallbackInfo& info, View& view, const Dbs& dbs) {
+  Napi::Env env = info.Env();
+  int64_t term = 0;
+  Status s = raftTerm(view.txn, dbs, u64Arg(info, 0), term);
+  if (!s.ok()) {
+    throwStatus(env, s);
+    return env.Undefined();
+  }
+  return Napi::Number::New(env, static_cast<double>(term));
+}
+
+Napi::Value readRaftEntries(const Napi::CallbackInfo& info, View& view, const Dbs& dbs) {
+  Writer w;
+  int64_t code = 0;
+  Status s = raftEntries(view.txn, dbs, u64Arg(info, 0), u64Arg(info, 1), u64Arg(info, 2), w, code);
+  if (s.ok() && code != 0) return Napi::Number::New(info.Env(), static_cast<double>(code));
+  return finish(info.Env(), s, w);
 }
 
 }  // namespace axis

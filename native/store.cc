@@ -23,6 +23,9 @@ Napi::Function Store::Init(Napi::Env env) {
                          InstanceMethod<&Store::Range>("range"),
                          InstanceMethod<&Store::History>("history"),
                          InstanceMethod<&Store::Changes>("changes"),
+                         InstanceMethod<&Store::RaftState>("raftState"),
+                         InstanceMethod<&Store::RaftTerm>("raftTerm"),
+                         InstanceMethod<&Store::RaftEntries>("raftEntries"),
                          InstanceMethod<&Store::Write>("write"),
                          InstanceMethod<&Store::WaitCompaction>("waitCompaction"),
                          InstanceMethod<&Store::TakeSnapshot>("snapshot"),
@@ -205,6 +208,21 @@ Napi::Value Store::History(const Napi::CallbackInfo& info) {
 Napi::Value Store::Changes(const Napi::CallbackInfo& info) {
   View* v = latest(info.Env());
   return v ? readChanges(info, *v) : info.Env().Undefined();
+}
+
+Napi::Value Store::RaftState(const Napi::CallbackInfo& info) {
+  View* v = latest(info.Env());
+  return v ? readRaftState(info, *v, dbs()) : info.Env().Undefined();
+}
+
+Napi::Value Store::RaftTerm(const Napi::CallbackInfo& info) {
+  View* v = latest(info.Env());
+  return v ? readRaftTerm(info, *v, dbs()) : info.Env().Undefined();
+}
+
+Napi::Value Store::RaftEntries(const Napi::CallbackInfo& info) {
+  View* v = latest(info.Env());
+  return v ? readRaftEntries(info, *v, dbs()) : info.Env().Undefined();
 }
 
 Napi::Value Store::Write(const Napi::CallbackInfo& info) {

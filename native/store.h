@@ -42,6 +42,9 @@ class Store : public Napi::ObjectWrap<Store> {
   Napi::Value Range(const Napi::CallbackInfo& info);
   Napi::Value History(const Napi::CallbackInfo& info);
   Napi::Value Changes(const Napi::CallbackInfo& info);
+  Napi::Value RaftState(const Napi::CallbackInfo& info);
+  Napi::Value RaftTerm(const Napi::CallbackInfo& info);
+  Napi::Value RaftEntries(const Napi::CallbackInfo& info);
   Napi::Value Write(const Napi::CallbackInfo& info);
   Napi::Value WaitCompaction(const Napi::CallbackInfo& info);
   Napi::Value TakeSnapshot(const Napi::CallbackInfo& info);

@@ -80,7 +80,7 @@ Status WriterThread::openEnv() {
     return Status::Error("AXIS_ALREADY_OPEN", config_.path + " is open in another process");
   }
   AXIS_MDB(mdb_env_create(&env_), "create environment");
-  AXIS_MDB(mdb_env_set_maxdbs(env_, 4), "set max dbs");
+  AXIS_MDB(mdb_env_set_maxdbs(env_, 6), "set max dbs");
   AXIS_MDB(mdb_env_set_mapsize(env_, config_.mapSize), "set map size");
   AXIS_MDB(mdb_env_set_maxreaders(env_, config_.maxReaders), "set max readers");
   // Not MDB_WRITEMAP: it makes commits ~20% cheaper, but this LMDB fails an assertion in
@@ -98,6 +98,8 @@ Status WriterThread::openEnv() {
   if ((rc = mdb_set_compare(txn, dbs_.hist, histCompare))) return fail(rc, "set hist order");
   if ((rc = mdb_dbi_open(txn, "revs", MDB_CREATE, &dbs_.revs))) return fail(rc, "open revs");
   if ((rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &dbs_.meta))) return fail(rc, "open meta");
+  if ((rc = mdb_dbi_open(txn, "rlog", MDB_CREATE, &dbs_.rlog))) return fail(rc, "open rlog");
+  if ((rc = mdb_dbi_open(txn, "rmeta", MDB_CREATE, &dbs_.rmeta))) return fail(rc, "open rmeta");
   View v;
   v.txn = txn;
   Status s = v.load(dbs_);

@@ -15,13 +15,13 @@ export interface ChildRun {
 }
 
 /**
- * Runs crash-writer with `args`. `killAfterReady`: SIGKILL this many ms after its 'ready' line.
+ * Runs crash-writer (or `script`) with `args`. `killAfterReady`: SIGKILL this many ms after its 'ready' line.
  * Always bounded: killed after `timeoutMs` whatever happens. Only complete lines count: a line cut
  * short by the kill is dropped (it acknowledges nothing).
  */
-export function runWriter(args: string[], opts: { timeoutMs: number; killAfterReady?: number; onReady?: (kill: () => void) => void; node?: string[] }): Promise<ChildRun> {
+export function runWriter(args: string[], opts: { timeoutMs: number; killAfterReady?: number; onReady?: (kill: () => void) => void; node?: string[]; script?: string }): Promise<ChildRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...(opts.node ?? []), WRITER, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...(opts.node ?? []), opts.script ?? WRITER, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     const lines: Line[] = [];
     let buf = '';
     let stderr = '';

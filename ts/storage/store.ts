@@ -12,6 +12,7 @@ import {
   type PutOptions, type PutResult, type RangeOptions, type RangeResult, type ReadOptions, type Snapshot,
   type StoreStatus, type TxnRequest, type TxnResult,
 } from './types.js';
+import { RaftLog } from './raft-log.js';
 import { checkCount, checkKey, checkRange, checkRangeOptions, checkTxn, checkValue, prefixEnd, toBuffer } from './validate.js';
 
 const GiB = 1024 * 1024 * 1024;
@@ -136,6 +137,7 @@ export class Store extends ViewReader implements KV {
   private readonly batch = new Encoder(64 * 1024);
   private pending: Pending[] = [];
   private flushQueued = false;
+  private raft: RaftLog | undefined;
 
   /** Use `open()`. */
   constructor(
@@ -244,6 +246,13 @@ export class Store extends ViewReader implements KV {
     )) as number;
     if (options?.physical) await this.native.waitCompaction(floor);
     return { revision: current };
+  }
+
+  /** The durable Raft log kept with this store (see raft-log.ts). */
+  raftLog(): RaftLog {
+    this.check();
+    this.raft ??= new RaftLog(this.native, (encode, decode) => this.submit(encode, decode), () => this.check());
+    return this.raft;
   }
 
   snapshot(): Snapshot {
