@@ -404,6 +404,38 @@ describe('snapshots and log compaction (§7)', () => {
     assert.deepEqual(c.appliedData(1), want);
   });
 
+  it('a large snapshot is streamed in chunks and installed once the last one is in', () => {
+    const c = new Cluster([1, 2, 3], { compaction: { snapshotEvery: 5, keep: 2 }, maxSnapshotChunk: 64 });
+    c.campaign(1);
+    c.isolate(3);
+    for (let i = 0; i < 20; i++) c.propose(1, `v${i}`);
+    c.heal();
+    c.tick(1);
+    c.stabilize();
+    const chunks = c.delivered.filter((m) => m.type === MessageType.Snap && m.to === 3);
+    assert.ok(chunks.length > 1, `${chunks.length} chunk(s)`);
+    assert.ok(chunks.every((m) => m.snapshot!.data.length <= 64));
+    assert.deepEqual(c.appliedData(3), Array.from({ length: 20 }, (_, i) => `v${i}`));
+  });
+
+  it('chunks are put back in order, duplicates ignored; half a snapshot is never installed', () => {
+    const c = new Cluster([1, 2]);
+    c.campaign(1);
+    const r2 = c.get(2);
+    const meta = { index: 50, term: r2.term, confState: { ...emptyConfState(), voters: [1, 2] } };
+    const data = Buffer.from('0123456789abcdef');
+    const chunk = (offset: number) => ({
+      type: MessageType.Snap, from: 1, to: 2, term: r2.term, logTerm: 0, index: 0, entries: [], commit: 0, reject: false, rejectHint: 0,
+      snapshot: { meta, data: data.subarray(offset, offset + 8) }, chunk: { offset, total: 16 },
+    });
+    r2.step(chunk(8)); // the second half first
+    r2.step(chunk(8)); // and again
+    assert.equal(r2.log.unstableSnapshot(), undefined, 'half a snapshot is not installed');
+    r2.step(chunk(0));
+    assert.equal(r2.log.unstableSnapshot()?.meta.index, 50);
+    assert.deepEqual(Buffer.from(r2.log.unstableSnapshot()!.data), data);
+  });
+
   it('compaction keeps the log bounded under steady writes', () => {
     const c = new Cluster([1, 2, 3], { compaction: { snapshotEvery: 10, keep: 3 } });
     c.campaign(1);

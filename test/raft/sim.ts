@@ -179,6 +179,7 @@ export class Simulation {
       maxSizePerMsg: 4096,
       maxInflightMsgs: 8,
       maxUncommittedEntriesSize: 1 << 16,
+      maxSnapshotChunk: 512,
     });
   }
 
@@ -288,7 +289,10 @@ export class Simulation {
       this.lost(m);
       return;
     }
-    if (m.type === MessageType.Snap) this.node(m.from).raft?.reportSnapshot(m.to, true);
+    // The stream's end tells the sender it arrived.
+    if (m.type === MessageType.Snap && (!m.chunk || m.chunk.offset + m.snapshot!.data.length >= m.chunk.total)) {
+      this.node(m.from).raft?.reportSnapshot(m.to, true);
+    }
     try {
       to.raft.step(m);
     } catch (err) {

@@ -39,6 +39,8 @@ export interface RaftConfig {
   maxInflightBytes?: number;
   /** Most bytes of uncommitted entries a leader holds before refusing proposals (0: no limit). */
   maxUncommittedEntriesSize?: number;
+  /** Most bytes of snapshot data in one message; a larger snapshot is streamed in chunks (0: one message). */
+  maxSnapshotChunk?: number;
   /** A leader that has not heard from a quorum for an election timeout steps down. */
   checkQuorum?: boolean;
   /** Campaign only after a pre-vote shows a quorum would grant the vote (no disruption by rejoining nodes). */
@@ -71,6 +73,9 @@ export class Raft {
   private readonly maxInflightMsgs: number;
   private readonly maxInflightBytes: number;
   private readonly maxUncommittedSize: number;
+  private readonly maxSnapshotChunk: number;
+  /** A snapshot arriving in chunks: what has come so far. */
+  private incomingSnapshot: { from: NodeId; index: number; term: number; parts: Map<number, Uint8Array>; received: number } | undefined;
   private uncommittedSize = 0;
   private readonly random: () => number;
   private readOnly: ReadOnly;
@@ -107,6 +112,7 @@ export class Raft {
     this.maxInflightMsgs = c.maxInflightMsgs ?? 256;
     this.maxInflightBytes = c.maxInflightBytes ?? 0;
     this.maxUncommittedSize = c.maxUncommittedEntriesSize ?? 0;
+    this.maxSnapshotChunk = c.maxSnapshotChunk ?? 0;
     this.readOnlyOption = c.readOnly ?? 'safe';
     this.readOnly = new ReadOnly(this.readOnlyOption);
     this.log = new RaftLog(c.storage);
@@ -717,7 +723,18 @@ export class Raft {
     const snap = this.log.snapshot();
     if (snap.meta.index === 0) throw new Error('raft: a snapshot is needed but the storage has none');
     pr.becomeSnapshot(snap.meta.index);
-    this.send(message({ type: MessageType.Snap, to, snapshot: snap }));
+    const total = snap.data.length;
+    const size = this.maxSnapshotChunk;
+    if (size <= 0 || total <= size) {
+      this.send(message({ type: MessageType.Snap, to, snapshot: snap }));
+      return true;
+    }
+    // Streamed in order; the follower installs it once the last chunk is in. The progress stays in
+    // snapshot state (nothing else is sent) until the follower answers or the transport reports.
+    for (let offset = 0; offset < total; offset += size) {
+      const data = snap.data.subarray(offset, Math.min(total, offset + size));
+      this.send(message({ type: MessageType.Snap, to, snapshot: { meta: snap.meta, data }, chunk: { offset, total } }));
+    }
     return true;
   }
 
@@ -862,12 +879,38 @@ export class Raft {
   }
 
   private handleSnapshot(m: Message): void {
-    const s = m.snapshot;
+    let s = m.snapshot;
+    if (s && m.chunk) {
+      s = this.assembleSnapshot(m, s);
+      if (!s) return; // more to come (or a chunk out of place, dropped: the leader sends it again)
+    }
     if (s && this.restoreSnapshot(s)) {
       this.send(message({ type: MessageType.AppResp, to: m.from, index: this.log.lastIndex() }));
     } else {
       this.send(message({ type: MessageType.AppResp, to: m.from, index: this.log.committed }));
     }
+  }
+
+  /**
+   * Collects a chunked snapshot (chunks may come late, twice or out of order); returns it whole
+   * once every byte is in. A chunk of another snapshot starts over; a lost one leaves it waiting
+   * until the leader streams the snapshot again.
+   */
+  private assembleSnapshot(m: Message, part: Snapshot): Snapshot | undefined {
+    const { offset, total } = m.chunk!;
+    let cur = this.incomingSnapshot;
+    if (!cur || cur.from !== m.from || cur.index !== part.meta.index || cur.term !== part.meta.term) {
+      cur = { from: m.from, index: part.meta.index, term: part.meta.term, parts: new Map(), received: 0 };
+      this.incomingSnapshot = cur;
+    }
+    if (!cur.parts.has(offset)) {
+      cur.parts.set(offset, part.data);
+      cur.received += part.data.length;
+    }
+    if (cur.received < total) return undefined;
+    this.incomingSnapshot = undefined;
+    const ordered = [...cur.parts.entries()].sort((a, b) => a[0] - b[0]).map(([, d]) => d);
+    return { meta: part.meta, data: Buffer.concat(ordered) };
   }
 
   /** Takes a snapshot as our state, if it is news: replaces the log and the membership. */

@@ -121,6 +121,8 @@ export interface Message {
   context?: Uint8Array;
   /** Vote/PreVote: a campaign the leader asked for (leadership transfer): voters skip the lease check. */
   transfer?: boolean;
+  /** Snap: this message carries bytes [offset, offset + data length) of a snapshot `total` bytes long. */
+  chunk?: { offset: number; total: number };
 }
 
 /** A message with every field defaulted but the ones given. */
