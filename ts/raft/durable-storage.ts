@@ -12,7 +12,7 @@
  *    broken log), as are non-consecutive entries.
  */
 import { AxisError, ErrorCode } from '../errors/index.js';
-import { RAFT_COMPACTED, type RaftLog } from '../storage/raft-log.js';
+import { RAFT_COMPACTED, type RaftLog, type RaftLogState } from '../storage/raft-log.js';
 import { CompactedError, type LogStorage, UnavailableError } from './storage.js';
 import { type ConfState, type Entry, type EntryType, type HardState, type Snapshot, emptyConfState } from './types.js';
 
@@ -37,10 +37,24 @@ export function decodeConfState(b: Uint8Array): ConfState {
 }
 
 export class DurableStorage implements LogStorage {
+  /** The log's bounds and metadata as of the last write: the core asks for them on every term lookup. */
+  private cached: RaftLogState | undefined;
+
   constructor(private readonly log: RaftLog) {}
 
+  private state(): RaftLogState {
+    return (this.cached ??= this.log.state());
+  }
+
+  /** Every write goes through here: once it is settled, the next read fetches the state again. */
+  private written<T>(p: Promise<T>): Promise<T> {
+    return p.finally(() => {
+      this.cached = undefined;
+    });
+  }
+
   initialState(): { hardState: HardState; confState: ConfState } {
-    const s = this.log.state();
+    const s = this.state();
     return { hardState: s.hardState, confState: decodeConfState(s.snapshot.confState) };
   }
 
@@ -59,15 +73,15 @@ export class DurableStorage implements LogStorage {
   }
 
   firstIndex(): number {
-    return this.log.state().firstIndex;
+    return this.state().firstIndex;
   }
 
   lastIndex(): number {
-    return this.log.state().lastIndex;
+    return this.state().lastIndex;
   }
 
   snapshot(): Snapshot {
-    const s = this.log.state().snapshot;
+    const s = this.state().snapshot;
     return { meta: { index: s.index, term: s.term, confState: decodeConfState(s.confState) }, data: new Uint8Array() };
   }
 
@@ -77,11 +91,11 @@ export class DurableStorage implements LogStorage {
    */
   persist(p: { hardState?: HardState | undefined; snapshot?: Snapshot | undefined; entries?: readonly Entry[] | undefined }): Promise<void> {
     const s = p.snapshot;
-    return this.log.persist({
+    return this.written(this.log.persist({
       ...(p.hardState ? { hardState: p.hardState } : {}),
       ...(s ? { snapshot: { index: s.meta.index, term: s.meta.term, confState: encodeConfState(s.meta.confState) } } : {}),
       entries: p.entries ?? [],
-    });
+    }));
   }
 
   setHardState(hs: HardState): Promise<void> {
@@ -104,9 +118,9 @@ export class DurableStorage implements LogStorage {
    * current snapshot.
    */
   async compact(i: number, confState: ConfState): Promise<void> {
-    const snap = this.log.state().snapshot;
+    const snap = this.state().snapshot;
     if (i <= snap.index) return;
     const term = this.term(i); // throws UnavailableError past the last index
-    await this.log.compact({ index: i, term, confState: encodeConfState(confState) }, i + 1);
+    await this.written(this.log.compact({ index: i, term, confState: encodeConfState(confState) }, i + 1));
   }
 }
