@@ -27,6 +27,19 @@ export const ErrorCode = {
   CONF_CHANGE_PENDING: 'AXIS_CONF_CHANGE_PENDING',
   CONF_CHANGE_INVALID: 'AXIS_CONF_CHANGE_INVALID',
   CONF_CHANGE_MALFORMED: 'AXIS_CONF_CHANGE_MALFORMED',
+  // Cluster service and wire.
+  /** A frame that does not decode, or a request of a kind this member does not know. */
+  MALFORMED_REQUEST: 'AXIS_MALFORMED_REQUEST',
+  /** A message of a wire version this member does not speak. */
+  UNSUPPORTED_VERSION: 'AXIS_UNSUPPORTED_VERSION',
+  /** A request larger than the 1.5 MiB limit. */
+  REQUEST_TOO_LARGE: 'AXIS_REQUEST_TOO_LARGE',
+  /** The request did not complete in time (it may still take effect; retrying with its id is safe). */
+  TIMEOUT: 'AXIS_TIMEOUT',
+  /** No member could be reached, or the member is stopping. */
+  UNAVAILABLE: 'AXIS_UNAVAILABLE',
+  /** A message from a member of another cluster. */
+  CLUSTER_MISMATCH: 'AXIS_CLUSTER_MISMATCH',
   /** A broken invariant: a bug in Axis. */
   INTERNAL: 'AXIS_INTERNAL',
 } as const;
