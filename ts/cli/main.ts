@@ -1,41 +1,62 @@
 #!/usr/bin/env node
 /**
- * `axis`: the command line. Today it drives the embedded store in a data directory; the cluster
- * commands (serve, --endpoints) arrive with the cluster.
+ * `axis`: the command line. `serve` runs a cluster member; `start` runs a local 3-member cluster;
+ * the data commands talk to a cluster (--endpoints) or, with --data-dir, to an embedded store.
  */
 import path from 'node:path';
+import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { open, type KeyValue, type Store, prefixEnd } from '../storage/index.js';
-import { isAxisError } from '../errors/index.js';
+import { connect, type Client } from '../client/index.js';
+import { AxisError, ErrorCode, isAxisError } from '../errors/index.js';
+import { open, type KV, type KeyValue, type Store, prefixEnd } from '../storage/index.js';
+import { parseTxn } from './txn.js';
+import { DEFAULT_ENDPOINTS, runLocalCluster, runServe } from './serve.js';
 
 const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-const defaultDataDir = path.join(projectRoot, 'data', 'axis');
 
 const usage = `usage: axis <command> [options]
 
-commands:
-  start                       open the store in the default data directory and show how to use it
+cluster:
+  start                       run a local 3-member cluster on 127.0.0.1 with data under ./data (Ctrl-C stops it)
+  serve --name N --data-dir D --peer-listen URL --client-listen URL --initial-cluster n1=URL,n2=URL,...
+        [--config FILE] [--tick-ms 100] [--election-ticks 10]
+                              run one member (a JSON config file may give the same settings)
+
+data (against --endpoints, or an embedded store with --data-dir):
   put <key> <value>           write a key
-  get <key> [--prefix] [--rev N] [--limit N] [--keys-only]
+  get <key> [--prefix] [--rev N] [--limit N] [--keys-only] [--serializable]
                               read a key, or every key with a prefix, optionally at an old revision
   del <key> [--prefix]        delete a key, or every key with a prefix
+  txn                         a transaction read from stdin, as etcdctl's: compares, empty line,
+                              success ops, empty line, failure ops (e.g. value("k") = "v" / put k v / get k / del k)
   history <key>               every version of a key since the last compaction
   compact <revision>          drop history below a revision
-  status                      revision, compaction floor, file size
+  status                      members, leader, term, applied index, revision, db size
 
 options:
-  --data-dir DIR              the store's directory (default: ${path.relative(process.cwd(), defaultDataDir) || defaultDataDir})
+  --endpoints URL,URL         cluster members (default ${DEFAULT_ENDPOINTS.join(',')})
+  --data-dir DIR              use the embedded store in DIR instead of a cluster
   -w, --write-out json|simple output format (default: simple)`;
 
-interface Flags {
+export interface Flags {
+  endpoints?: string;
   'data-dir'?: string;
   prefix?: boolean;
   rev?: string;
   limit?: string;
   'keys-only'?: boolean;
+  serializable?: boolean;
   'write-out'?: string;
   help?: boolean;
+  name?: string;
+  'peer-listen'?: string;
+  'client-listen'?: string;
+  'initial-cluster'?: string;
+  config?: string;
+  'tick-ms'?: string;
+  'election-ticks'?: string;
+  durability?: string;
 }
 
 function kvJson(kv: KeyValue): object {
@@ -52,46 +73,76 @@ function kvJson(kv: KeyValue): object {
 function number(flag: string | undefined, name: string): number | undefined {
   if (flag === undefined) return undefined;
   const n = Number(flag);
-  if (!Number.isSafeInteger(n) || n < 0) throw new Error(`--${name} must be a non-negative integer`);
+  if (!Number.isSafeInteger(n) || n < 0) throw new AxisError(ErrorCode.INVALID_ARGUMENT, `--${name} must be a non-negative integer`);
   return n;
 }
 
-async function run(cmd: string, args: string[], flags: Flags, store: Store): Promise<unknown> {
+async function readStdinLines(): Promise<string[]> {
+  const tty = process.stdin.isTTY;
+  const prompts = ['compares:', 'success requests (get, put, del):', 'failure requests (get, put, del):'];
+  if (tty) console.log(prompts[0]);
+  const lines: string[] = [];
+  let blanks = 0;
+  const rl = readline.createInterface({ input: process.stdin, terminal: false });
+  for await (const line of rl) {
+    lines.push(line);
+    if (line.trim() === '') {
+      blanks++;
+      if (tty && blanks < 3) console.log(`\n${prompts[blanks]}`);
+      if (blanks >= 3) break;
+    }
+  }
+  rl.close();
+  return lines;
+}
+
+type Target = { kind: 'store'; kv: Store } | { kind: 'cluster'; kv: Client };
+
+async function run(cmd: string, args: string[], flags: Flags, t: Target): Promise<unknown> {
+  const kv: KV = t.kv;
   const need = (n: number) => {
-    if (args.length !== n) throw new Error(`${cmd} takes ${n} argument${n === 1 ? '' : 's'}\n\n${usage}`);
+    if (args.length !== n) throw new AxisError(ErrorCode.INVALID_ARGUMENT, `${cmd} takes ${n} argument${n === 1 ? '' : 's'}\n\n${usage}`);
   };
+  const serializable = flags.serializable ? { serializable: true } : {};
   switch (cmd) {
     case 'put':
       need(2);
-      return store.put(args[0]!, args[1]!);
+      return kv.put(args[0]!, args[1]!);
     case 'get': {
       need(1);
-      const options = { revision: number(flags.rev, 'rev'), limit: number(flags.limit, 'limit'), keysOnly: flags['keys-only'] };
-      if (flags.prefix) {
-        const r = store.prefix(args[0]!, options);
-        return { revision: r.revision, count: r.count, more: r.more, kvs: r.kvs.map(kvJson) };
-      }
-      const kv = store.get(args[0]!, { revision: options.revision });
-      return { revision: store.status().revision, count: kv ? 1 : 0, more: false, kvs: kv ? [kvJson(kv)] : [] };
+      const options = { revision: number(flags.rev, 'rev'), limit: number(flags.limit, 'limit'), keysOnly: flags['keys-only'], ...serializable };
+      const r = flags.prefix ? await kv.prefix(args[0]!, options) : await kv.range(args[0]!, Buffer.concat([Buffer.from(args[0]!), Buffer.from([0])]), options);
+      return { revision: r.revision, count: r.count, more: r.more, kvs: r.kvs.map(kvJson) };
     }
     case 'del':
       need(1);
-      return flags.prefix ? store.deleteRange(args[0]!, prefixEnd(args[0]!)) : store.delete(args[0]!);
+      return flags.prefix ? kv.deleteRange(args[0]!, prefixEnd(args[0]!)) : kv.delete(args[0]!);
+    case 'txn': {
+      need(0);
+      const r = await kv.txn(parseTxn(await readStdinLines()));
+      return {
+        succeeded: r.succeeded,
+        revision: r.revision,
+        responses: r.responses.map((op) =>
+          'range' in op ? { range: { ...op.range, kvs: op.range.kvs.map(kvJson) } } : op,
+        ),
+      };
+    }
     case 'history':
       need(1);
-      return store.history(args[0]!).map((e) => ({ type: e.type, ...kvJson(e.kv) }));
+      return (await kv.history(args[0]!)).map((e) => ({ type: e.type, ...kvJson(e.kv) }));
     case 'compact':
       need(1);
-      return store.compact(number(args[0], 'revision')!);
+      return kv.compact(number(args[0], 'revision')!);
     case 'status':
       need(0);
-      return store.status();
+      return t.kind === 'store' ? t.kv.status() : t.kv.status();
     default:
-      throw new Error(`unknown command ${cmd}\n\n${usage}`);
+      throw new AxisError(ErrorCode.INVALID_ARGUMENT, `unknown command ${cmd}\n\n${usage}`);
   }
 }
 
-function print(cmd: string, result: unknown, json: boolean): void {
+function print(cmd: string, result: unknown, json: boolean, t: Target): void {
   if (json) {
     console.log(JSON.stringify(result, null, 2));
     return;
@@ -107,44 +158,48 @@ function print(cmd: string, result: unknown, json: boolean): void {
     console.log(`OK (revision ${r.revision})`);
   } else if (cmd === 'del') {
     console.log(String(r.deleted));
+  } else if (cmd === 'txn') {
+    console.log(r.succeeded ? 'SUCCESS' : 'FAILURE');
+    for (const op of r.responses as Record<string, { kvs?: { key: string; value: string }[]; deleted?: number }>[]) {
+      if (op.put) console.log('\nOK');
+      else if (op.deleteRange) console.log(`\n${op.deleteRange.deleted}`);
+      else if (op.range) for (const kv of op.range.kvs ?? []) console.log(`\n${kv.key}\n${kv.value}`);
+      else console.log('\n(nested txn)');
+    }
+  } else if (cmd === 'status' && t.kind === 'cluster') {
+    const rows = result as Awaited<ReturnType<Client['status']>>;
+    console.log('ENDPOINT\tNAME\tID\tLEADER\tROLE\tTERM\tAPPLIED\tREVISION\tDB SIZE');
+    for (const s of rows) {
+      const leader = s.members.find((m) => m.id === s.leader)?.name ?? (s.leader ? String(s.leader) : '-');
+      console.log([s.endpoint, s.member.name, s.member.id.toString(16), leader, s.role, s.raftTerm, s.appliedIndex, s.revision, s.dbSize].join('\t'));
+    }
+    if (rows.length === 0) console.log('(no member answered)');
   } else {
     for (const [k, v] of Object.entries(r)) console.log(`${k}: ${String(v)}`);
   }
-}
-
-async function start(dir: string): Promise<void> {
-  const store = await open(dir);
-  const status = store.status();
-  const rel = path.relative(process.cwd(), dir) || '.';
-  console.log(`Axis (embedded) is ready in ${rel}: revision ${status.revision}, ${status.dbSize} bytes on disk.
-
-Talk to it from the command line:
-  npm run axis -- put greeting hello --data-dir ${rel}
-  npm run axis -- get greeting --data-dir ${rel}
-  npm run axis -- history greeting --data-dir ${rel}
-  npm run axis -- status --data-dir ${rel}
-
-or from code:
-  import { open } from 'axis-kv';
-  const store = await open('${rel}');
-  await store.put('greeting', 'hello');
-  console.log(store.get('greeting')?.value.toString());
-
-(The replicated cluster, 'axis serve', is not built yet: see the README.)`);
-  await store.close();
 }
 
 async function main(): Promise<number> {
   const { values, positionals } = parseArgs({
     allowPositionals: true,
     options: {
+      endpoints: { type: 'string' },
       'data-dir': { type: 'string' },
       prefix: { type: 'boolean' },
       rev: { type: 'string' },
       limit: { type: 'string' },
       'keys-only': { type: 'boolean' },
+      serializable: { type: 'boolean' },
       'write-out': { type: 'string', short: 'w' },
       help: { type: 'boolean', short: 'h' },
+      name: { type: 'string' },
+      'peer-listen': { type: 'string' },
+      'client-listen': { type: 'string' },
+      'initial-cluster': { type: 'string' },
+      config: { type: 'string' },
+      'tick-ms': { type: 'string' },
+      'election-ticks': { type: 'string' },
+      durability: { type: 'string' },
     },
   });
   const flags = values as Flags;
@@ -153,22 +208,30 @@ async function main(): Promise<number> {
     console.log(usage);
     return cmd === undefined && !flags.help ? 2 : 0;
   }
-  const dir = path.resolve(flags['data-dir'] ?? defaultDataDir);
-  if (cmd === 'start') {
-    await start(dir);
-    return 0;
+  if (flags['write-out'] !== undefined && flags['write-out'] !== 'json' && flags['write-out'] !== 'simple') {
+    throw new AxisError(ErrorCode.INVALID_ARGUMENT, '--write-out is json or simple');
   }
-  const store = await open(dir);
+  if (cmd === 'serve') return runServe(flags);
+  if (cmd === 'start') return runLocalCluster(path.join(projectRoot, 'data'));
+  let t: Target;
+  if (flags['data-dir'] !== undefined) {
+    t = { kind: 'store', kv: await open(path.resolve(flags['data-dir'])) };
+  } else {
+    const endpoints = flags.endpoints ? flags.endpoints.split(',').map((s) => s.trim()).filter(Boolean) : DEFAULT_ENDPOINTS;
+    t = { kind: 'cluster', kv: await connect({ endpoints, timeoutMs: 10000 }) };
+  }
   try {
-    print(cmd, await run(cmd, args, flags, store), flags['write-out'] === 'json');
+    print(cmd, await run(cmd, args, flags, t), flags['write-out'] === 'json', t);
   } finally {
-    await store.close();
+    await t.kv.close();
   }
   return 0;
 }
 
 main().then(
-  (code) => process.exit(code),
+  (code) => {
+    if (code !== -1) process.exit(code);
+  },
   (err: unknown) => {
     if (isAxisError(err)) console.error(`axis: ${err.code}: ${err.message}`);
     else console.error(`axis: ${err instanceof Error ? err.message : String(err)}`);

@@ -1,0 +1,351 @@
+/**
+ * The cluster client: the same `KV` interface as the embedded store, over ZeroMQ to any member.
+ *
+ * - Writes go to the leader when it is known (any member forwards them otherwise); reads are
+ *   spread over the members and are linearizable unless `serializable` is asked for.
+ * - A call that fails for a reason another member may not have (unreachable, no leader, a timeout)
+ *   is retried on the next member until its deadline. A write keeps its (client, seq) identity
+ *   across retries, so the cluster applies it once.
+ */
+import { Dealer } from 'zeromq';
+import { AxisError, ErrorCode } from '../errors/index.js';
+import {
+  API_VERSION, type PbReply, type PbRequest, type PbStatus, bytesOf, changesFromPb, decodeReply, deleteResultFromPb,
+  encodeRequest, endToPb, eventsFromPb, kvFromPb, putResultFromPb, putToPb, rangeOptionsToPb, rangeResultFromPb,
+  txnResultFromPb, txnToPb,
+} from '../proto/api.js';
+import type {
+  Bytes, ChangesOptions, ChangesResult, CompactOptions, DeleteOptions, DeleteResult, Event, HistoryOptions, KV, KeyValue,
+  PutOptions, PutResult, RangeOptions, RangeResult, ReadOptions, TxnRequest, TxnResult,
+} from '../storage/types.js';
+
+export interface ConnectOptions {
+  /** Members' client endpoints, e.g. ['tcp://127.0.0.1:2379']. */
+  endpoints: string[];
+  /** How long one attempt at one member may take before trying the next (default 3 s). */
+  attemptTimeoutMs?: number;
+  /** How long a call may take over all its attempts (default 15 s). */
+  timeoutMs?: number;
+}
+
+/** Reads take `serializable: true` to answer from the member's local state (may be stale). */
+export interface ClientReadOptions extends ReadOptions {
+  serializable?: boolean;
+}
+export interface ClientRangeOptions extends RangeOptions {
+  serializable?: boolean;
+}
+
+export interface MemberStatusReport extends Omit<PbStatus, 'member' | 'members'> {
+  endpoint: string;
+  member: { id: number; name: string; peerUrl: string; clientUrl: string };
+  members: { id: number; name: string; peerUrl: string; clientUrl: string }[];
+}
+
+/** Errors worth trying at another member (or again): the request may not have been served. */
+const RETRYABLE = new Set<string>([
+  ErrorCode.UNAVAILABLE, ErrorCode.NO_LEADER, ErrorCode.NOT_LEADER, ErrorCode.TIMEOUT, ErrorCode.TRANSFER_IN_PROGRESS,
+  ErrorCode.TOO_MANY_REQUESTS,
+]);
+
+interface Waiting {
+  resolve(r: PbReply): void;
+  reject(e: Error): void;
+  timer: NodeJS.Timeout;
+}
+
+/** One member's connection: a DEALER, its replies matched to requests by id. */
+class Connection {
+  private socket: Dealer | undefined;
+  private readonly waiting = new Map<number, Waiting>();
+  private readonly out: Buffer[] = [];
+  private sending = false;
+  private nextId = 1;
+  private closed = false;
+  memberId = 0;
+
+  constructor(readonly endpoint: string) {}
+
+  private open(): Dealer {
+    if (this.socket) return this.socket;
+    const s = new Dealer();
+    s.linger = 0;
+    // Queue only towards a live connection: a request must not sit in a queue and reach a member
+    // long after the caller gave up on it.
+    s.immediate = true;
+    s.sendHighWaterMark = 10000;
+    s.receiveHighWaterMark = 10000;
+    s.reconnectInterval = 100;
+    s.reconnectMaxInterval = 1000;
+    s.connect(this.endpoint);
+    this.socket = s;
+    void this.receive(s);
+    return s;
+  }
+
+  private async receive(s: Dealer): Promise<void> {
+    try {
+      for await (const [frame] of s) {
+        if (!frame) continue;
+        let reply: PbReply;
+        try {
+          reply = decodeReply(frame);
+        } catch {
+          continue; // not an answer we can read: the request times out and is retried
+        }
+        const w = this.waiting.get(reply.id);
+        if (!w) continue;
+        this.waiting.delete(reply.id);
+        clearTimeout(w.timer);
+        w.resolve(reply);
+      }
+    } catch {
+      // closed
+    }
+  }
+
+  request(req: PbRequest, timeoutMs: number): Promise<PbReply> {
+    if (this.closed) return Promise.reject(new AxisError(ErrorCode.CLOSED, 'the client is closed'));
+    const id = this.nextId++;
+    req.id = id;
+    const frame = encodeRequest(req);
+    this.open();
+    return new Promise<PbReply>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiting.delete(id);
+        // Drop what may still sit in the socket's queue: start over with a fresh one.
+        this.reset();
+        reject(new AxisError(ErrorCode.TIMEOUT, `no answer from ${this.endpoint} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.waiting.set(id, { resolve, reject, timer });
+      this.out.push(frame);
+      if (!this.sending) void this.drain();
+    });
+  }
+
+  private async drain(): Promise<void> {
+    this.sending = true;
+    try {
+      while (this.out.length > 0 && this.socket) {
+        const frame = this.out.shift()!;
+        const s = this.socket;
+        try {
+          await s.send(frame);
+        } catch {
+          // A socket reset or closed under the send: its request times out and is retried.
+        }
+      }
+    } finally {
+      this.sending = false;
+    }
+  }
+
+  private reset(): void {
+    const s = this.socket;
+    this.socket = undefined;
+    this.out.length = 0;
+    s?.close();
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const w of this.waiting.values()) {
+      clearTimeout(w.timer);
+      w.reject(new AxisError(ErrorCode.CLOSED, 'the client is closed'));
+    }
+    this.waiting.clear();
+    this.reset();
+  }
+}
+
+function randomId(): number {
+  return Math.floor(Math.random() * (2 ** 52 - 1)) + 1;
+}
+
+export class Client implements KV {
+  private readonly conns: Connection[];
+  private leader: Connection | undefined;
+  private next = 0;
+  private readonly clientId = randomId();
+  private seq = 0;
+  /** Seqs of writes still waiting for their answer (the rest the cluster may forget). */
+  private readonly outstanding = new Set<number>();
+  private closed = false;
+  private readonly attemptTimeout: number;
+  private readonly timeout: number;
+
+  /** Use `connect()`. */
+  constructor(options: ConnectOptions) {
+    if (!options || !Array.isArray(options.endpoints) || options.endpoints.length === 0) {
+      throw new AxisError(ErrorCode.INVALID_ARGUMENT, 'connect needs at least one endpoint');
+    }
+    for (const e of options.endpoints) {
+      if (typeof e !== 'string' || !/^tcp:\/\/.+:\d+$/.test(e)) throw new AxisError(ErrorCode.INVALID_ARGUMENT, `endpoint ${JSON.stringify(e)} must look like tcp://127.0.0.1:2379`);
+    }
+    this.conns = [...new Set(options.endpoints)].map((e) => new Connection(e));
+    this.attemptTimeout = options.attemptTimeoutMs ?? 3000;
+    this.timeout = options.timeoutMs ?? 15000;
+  }
+
+  get endpoints(): string[] {
+    return this.conns.map((c) => c.endpoint);
+  }
+
+  /** Sends a request, retrying on other members while it may not have been served. */
+  private async call(req: Omit<PbRequest, 'version' | 'id'>, write: boolean): Promise<PbReply> {
+    if (this.closed) throw new AxisError(ErrorCode.CLOSED, 'the client is closed');
+    const deadline = Date.now() + this.timeout;
+    let last: Error | undefined;
+    for (let attempt = 0; ; attempt++) {
+      const conn = write && this.leader && attempt === 0 ? this.leader : this.pick(attempt);
+      const left = deadline - Date.now();
+      if (left <= 0) break;
+      try {
+        const reply = await conn.request({ ...req, version: API_VERSION, id: 0 }, Math.min(this.attemptTimeout, left));
+        this.learn(conn, reply);
+        if (reply.error) {
+          const err = new AxisError(reply.error.code as ErrorCode, reply.error.message);
+          if (!RETRYABLE.has(reply.error.code)) throw err;
+          last = err;
+          if (conn === this.leader) this.leader = undefined;
+        } else {
+          return reply;
+        }
+      } catch (err) {
+        if (!(err instanceof AxisError) || !RETRYABLE.has(err.code)) throw err;
+        last = err;
+        if (conn === this.leader) this.leader = undefined;
+      }
+      if (this.closed) throw new AxisError(ErrorCode.CLOSED, 'the client is closed');
+      // Back off a little once every member has been tried (e.g. an election is under way).
+      if ((attempt + 1) % this.conns.length === 0) await new Promise((r) => setTimeout(r, Math.min(50 * (attempt + 1), 500, Math.max(0, deadline - Date.now()))));
+    }
+    throw new AxisError(ErrorCode.UNAVAILABLE, `no member answered in ${this.timeout} ms${last ? ` (last: ${last.message})` : ''}`);
+  }
+
+  private pick(attempt: number): Connection {
+    if (attempt > 0 || !this.leader) return this.conns[this.next++ % this.conns.length]!;
+    return this.conns[this.next++ % this.conns.length]!;
+  }
+
+  /** Remembers which member is which and who leads, from a reply's header. */
+  private learn(conn: Connection, reply: PbReply): void {
+    const h = reply.header;
+    if (!h) return;
+    conn.memberId = h.memberId;
+    if (h.leader) {
+      const l = this.conns.find((c) => c.memberId === h.leader);
+      if (l) this.leader = l;
+    }
+  }
+
+  private async write(req: Omit<PbRequest, 'version' | 'id' | 'client' | 'seq' | 'acked'>): Promise<PbReply> {
+    const seq = ++this.seq;
+    this.outstanding.add(seq);
+    try {
+      let acked = seq;
+      for (const s of this.outstanding) if (s < acked) acked = s;
+      return await this.call({ ...req, client: this.clientId, seq, acked }, true);
+    } finally {
+      this.outstanding.delete(seq);
+    }
+  }
+
+  async get(key: Bytes, options?: ClientReadOptions): Promise<KeyValue | undefined> {
+    const r = await this.call({ get: { key: bytesOf(key, 'key'), revision: options?.revision ?? 0, serializable: options?.serializable ?? false } }, false);
+    return r.get?.kv ? kvFromPb(r.get.kv) : undefined;
+  }
+
+  async range(start: Bytes, end?: Bytes | null, options?: ClientRangeOptions): Promise<RangeResult> {
+    const { serializable, ...rest } = options ?? {};
+    const e = endToPb(end === undefined ? null : end);
+    const o = rangeOptionsToPb(rest);
+    const r = await this.call({ range: { key: bytesOf(start, 'start'), ...e, ...(o ? { options: o } : {}), serializable: serializable ?? false } }, false);
+    return rangeResultFromPb(r.range!);
+  }
+
+  async prefix(prefix: Bytes, options?: ClientRangeOptions): Promise<RangeResult> {
+    const { serializable, ...rest } = options ?? {};
+    const o = rangeOptionsToPb(rest);
+    const r = await this.call({ range: { key: bytesOf(prefix, 'prefix'), prefix: true, ...(o ? { options: o } : {}), serializable: serializable ?? false } }, false);
+    return rangeResultFromPb(r.range!);
+  }
+
+  async history(key: Bytes, options?: HistoryOptions & { serializable?: boolean }): Promise<Event[]> {
+    const r = await this.call({ history: { key: bytesOf(key, 'key'), from: options?.from ?? 0, to: options?.to ?? 0, serializable: options?.serializable ?? false } }, false);
+    return eventsFromPb(r.history?.events);
+  }
+
+  async changes(fromRevision: number, options?: ChangesOptions & { serializable?: boolean }): Promise<ChangesResult> {
+    const r = await this.call({ changes: { from: fromRevision, to: options?.to ?? 0, limit: options?.limit ?? 0, serializable: options?.serializable ?? false } }, false);
+    return changesFromPb(r.changes!);
+  }
+
+  async put(key: Bytes, value: Bytes, options?: PutOptions): Promise<PutResult> {
+    const r = await this.write({ put: putToPb(key, value, options) });
+    return putResultFromPb(r.put!);
+  }
+
+  async delete(key: Bytes, options?: DeleteOptions): Promise<DeleteResult> {
+    const r = await this.write({ deleteRange: { key: bytesOf(key, 'key'), ...endToPb(undefined), prevKv: options?.prevKv ?? false } });
+    return deleteResultFromPb(r.deleteRange!);
+  }
+
+  async deleteRange(start: Bytes, end?: Bytes | null, options?: DeleteOptions): Promise<DeleteResult> {
+    const r = await this.write({ deleteRange: { key: bytesOf(start, 'start'), ...endToPb(end === undefined ? null : end), prevKv: options?.prevKv ?? false } });
+    return deleteResultFromPb(r.deleteRange!);
+  }
+
+  async txn(request: TxnRequest): Promise<TxnResult> {
+    const r = await this.write({ txn: txnToPb(request) });
+    return txnResultFromPb(r.txn!);
+  }
+
+  async compact(revision: number, options?: CompactOptions): Promise<{ revision: number }> {
+    const r = await this.write({ compact: { revision, physical: options?.physical ?? false } });
+    return { revision: r.compact!.revision };
+  }
+
+  /** Every reachable member's view of the cluster (unreachable members are left out). */
+  async status(): Promise<MemberStatusReport[]> {
+    if (this.closed) throw new AxisError(ErrorCode.CLOSED, 'the client is closed');
+    const answers = await Promise.all(
+      this.conns.map(async (c) => {
+        try {
+          const r = await c.request({ version: API_VERSION, id: 0, status: {} }, this.attemptTimeout);
+          this.learn(c, r);
+          if (r.error || !r.status) return undefined;
+          const s = r.status;
+          return { ...s, endpoint: c.endpoint, member: s.member!, members: s.members ?? [] } as MemberStatusReport;
+        } catch {
+          return undefined;
+        }
+      }),
+    );
+    return answers.filter((a): a is MemberStatusReport => a !== undefined);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const c of this.conns) c.close();
+  }
+}
+
+/**
+ * A client for the cluster at `endpoints`. Resolves once some member answers (and so tells who
+ * leads); AXIS_UNAVAILABLE if none does within the timeout.
+ */
+export async function connect(options: ConnectOptions): Promise<Client> {
+  const c = new Client(options);
+  const deadline = Date.now() + (options.timeoutMs ?? 15000);
+  for (;;) {
+    const s = await c.status();
+    if (s.length > 0) return c;
+    if (Date.now() >= deadline) {
+      await c.close();
+      throw new AxisError(ErrorCode.UNAVAILABLE, `no member answered at ${c.endpoints.join(', ')}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

@@ -1,0 +1,153 @@
+/**
+ * A member's configuration: from `axis serve` flags or a JSON config file, checked before anything
+ * starts. Member and cluster ids are derived from names and addresses, as etcd derives them, so
+ * every member computes the same ids without talking.
+ */
+import fs from 'node:fs';
+import { AxisError, ErrorCode } from '../errors/index.js';
+import type { NodeId } from '../raft/types.js';
+
+export interface MemberConfig {
+  name: string;
+  dataDir: string;
+  /** ZeroMQ endpoint the member receives Raft traffic on, e.g. tcp://127.0.0.1:2380. */
+  peerListen: string;
+  /** ZeroMQ endpoint clients talk to, e.g. tcp://127.0.0.1:2379. */
+  clientListen: string;
+  /** Every initial member's name and peer address (this member included). */
+  initialCluster: Map<string, string>;
+  /** Milliseconds per Raft tick (default 100: etcd's heartbeat interval). */
+  tickMs: number;
+  /** Ticks without a leader before an election (default 10: etcd's 1 s). */
+  electionTicks: number;
+  /** Ticks between heartbeats (default 1). */
+  heartbeatTicks: number;
+  /** How long a request may wait for its answer before AXIS_TIMEOUT (default 7 s). */
+  requestTimeoutMs: number;
+  /** 'sync' (default) or 'nosync' (tests only: survives a process crash, not an OS crash). */
+  durability: 'sync' | 'nosync';
+}
+
+export interface MemberInfo {
+  id: NodeId;
+  name: string;
+  peerUrl: string;
+}
+
+/** FNV-1a, folded to 52 bits (a safe integer, never 0). */
+export function hashId(text: string): number {
+  let h = 0xcbf29ce484222325n;
+  const prime = 0x100000001b3n;
+  for (const byte of Buffer.from(text, 'utf8')) {
+    h ^= BigInt(byte);
+    h = (h * prime) & 0xffffffffffffffffn;
+  }
+  const id = Number((h ^ (h >> 52n)) & 0xfffffffffffffn);
+  return id === 0 ? 1 : id;
+}
+
+export function memberId(name: string): NodeId {
+  return hashId(`member:${name}`);
+}
+
+export function clusterIdOf(initialCluster: Map<string, string>): number {
+  const parts = [...initialCluster].map(([n, u]) => `${n}=${u}`).sort();
+  return hashId(`cluster:${parts.join(',')}`);
+}
+
+export function members(c: MemberConfig): MemberInfo[] {
+  return [...c.initialCluster].map(([name, peerUrl]) => ({ id: memberId(name), name, peerUrl }));
+}
+
+function bad(message: string): AxisError {
+  return new AxisError(ErrorCode.INVALID_ARGUMENT, message);
+}
+
+const ENDPOINT = /^tcp:\/\/(\d{1,3}(\.\d{1,3}){3}|\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
+
+export function checkEndpoint(url: string, what: string): string {
+  const m = ENDPOINT.exec(url);
+  const port = m ? Number(m[3]) : 0;
+  if (!m || port < 1 || port > 65535) throw bad(`${what} must look like tcp://127.0.0.1:2379, not ${JSON.stringify(url)}`);
+  return url;
+}
+
+/** "n1=tcp://127.0.0.1:2380,n2=..." → name → peer address. */
+export function parseInitialCluster(text: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const part of text.split(',').map((s) => s.trim()).filter((s) => s.length > 0)) {
+    const eq = part.indexOf('=');
+    if (eq <= 0) throw bad(`initial cluster entry ${JSON.stringify(part)} must be name=tcp://host:port`);
+    const name = part.slice(0, eq);
+    if (out.has(name)) throw bad(`member ${name} appears twice in the initial cluster`);
+    out.set(name, checkEndpoint(part.slice(eq + 1), `peer address of ${name}`));
+  }
+  if (out.size === 0) throw bad('the initial cluster is empty');
+  return out;
+}
+
+export type ConfigInput = Partial<Omit<MemberConfig, 'initialCluster'>> & { initialCluster?: string | Record<string, string> };
+
+function positive(v: unknown, what: string, dflt: number): number {
+  if (v === undefined) return dflt;
+  const n = typeof v === 'string' ? Number(v) : v;
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n <= 0) throw bad(`${what} must be a positive integer`);
+  return n;
+}
+
+/** Checks a configuration given as flags or a parsed config file; every default filled in. */
+export function resolveConfig(input: ConfigInput): MemberConfig {
+  const name = input.name;
+  if (typeof name !== 'string' || !/^[A-Za-z0-9_.-]{1,64}$/.test(name)) throw bad('--name must be 1-64 letters, digits, _ . or -');
+  if (typeof input.dataDir !== 'string' || input.dataDir.length === 0) throw bad('--data-dir is required');
+  const peerListen = checkEndpoint(String(input.peerListen ?? ''), '--peer-listen');
+  const clientListen = checkEndpoint(String(input.clientListen ?? ''), '--client-listen');
+  const ic = input.initialCluster;
+  const initialCluster =
+    ic === undefined
+      ? new Map([[name, peerListen]])
+      : typeof ic === 'string'
+        ? parseInitialCluster(ic)
+        : parseInitialCluster(Object.entries(ic).map(([n, u]) => `${n}=${u}`).join(','));
+  if (!initialCluster.has(name)) throw bad(`the initial cluster does not include this member (${name})`);
+  const ids = new Set<number>();
+  for (const n of initialCluster.keys()) {
+    const id = memberId(n);
+    if (ids.has(id)) throw bad(`member names ${n} and another hash to the same id; rename one`);
+    ids.add(id);
+  }
+  const electionTicks = positive(input.electionTicks, 'election ticks', 10);
+  const heartbeatTicks = positive(input.heartbeatTicks, 'heartbeat ticks', 1);
+  if (electionTicks <= heartbeatTicks) throw bad('election ticks must be more than heartbeat ticks');
+  const durability = input.durability ?? 'sync';
+  if (durability !== 'sync' && durability !== 'nosync') throw bad(`durability must be 'sync' or 'nosync'`);
+  return {
+    name,
+    dataDir: input.dataDir,
+    peerListen,
+    clientListen,
+    initialCluster,
+    tickMs: positive(input.tickMs, 'tick milliseconds', 100),
+    electionTicks,
+    heartbeatTicks,
+    requestTimeoutMs: positive(input.requestTimeoutMs, 'request timeout', 7000),
+    durability,
+  };
+}
+
+/** Reads a JSON config file ({"name": ..., "dataDir": ..., "initialCluster": {...}, ...}). */
+export function readConfigFile(file: string): ConfigInput {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw bad(`cannot read config file ${file}: ${(err as Error).message}`);
+  }
+  try {
+    const o = JSON.parse(text) as unknown;
+    if (typeof o !== 'object' || o === null || Array.isArray(o)) throw new Error('not a JSON object');
+    return o as ConfigInput;
+  } catch (err) {
+    throw bad(`config file ${file} is not valid: ${(err as Error).message}`);
+  }
+}

@@ -1,0 +1,161 @@
+/**
+ * The client API of one member: decodes a request frame, runs it (writes through Raft, reads
+ * after a ReadIndex barrier unless serializable), and encodes the reply. Every failure becomes an
+ * error reply with a stable code; nothing a client sends can stop the member.
+ */
+import { AxisError, ErrorCode, isAxisError } from '../errors/index.js';
+import {
+  API_VERSION, type PbReply, type PbRequest, buf, decodeRequest, endFromPb, eventsToPb, peekRequestId,
+  putFromPb, rangeOptionsFromPb, requestBody, txnFromPb, txnResultToPb,
+} from '../proto/api.js';
+import { type WriteRequest, decodeWriteResult, encodeWrite, Limits } from '../storage/index.js';
+import type { DeleteResult, PutResult, TxnResult } from '../storage/types.js';
+import type { Member } from './member.js';
+
+/** etcd's --max-request-bytes (1.5 MiB), plus room for the envelope around a largest value. */
+export const MAX_REQUEST_BYTES = Limits.maxValueBytes + 64 * 1024;
+
+export class ApiService {
+  constructor(private readonly member: Member) {}
+
+  /** One request frame in, one reply frame's message out (never throws). */
+  async handle(frame: Uint8Array): Promise<PbReply> {
+    let id = 0;
+    try {
+      if (frame.length > MAX_REQUEST_BYTES) {
+        id = peekRequestId(frame);
+        throw new AxisError(ErrorCode.REQUEST_TOO_LARGE, `request of ${frame.length} bytes exceeds the ${MAX_REQUEST_BYTES}-byte limit`);
+      }
+      let req: PbRequest;
+      try {
+        req = decodeRequest(frame);
+      } catch (err) {
+        id = peekRequestId(frame);
+        throw err;
+      }
+      id = req.id;
+      const reply = await this.run(req);
+      reply.version = API_VERSION;
+      reply.id = id;
+      reply.header = this.header();
+      return reply;
+    } catch (err) {
+      const e = isAxisError(err) ? err : new AxisError(ErrorCode.INTERNAL, (err as Error)?.message ?? String(err));
+      if (!isAxisError(err)) process.stderr.write(`axis: request failed: ${(err as Error)?.stack ?? String(err)}\n`);
+      return { version: API_VERSION, id, header: this.safeHeader(), error: { code: e.code, message: e.message } };
+    }
+  }
+
+  private header(): NonNullable<PbReply['header']> {
+    return {
+      clusterId: this.member.clusterId,
+      memberId: this.member.id,
+      revision: this.member.store.status().revision,
+      raftTerm: this.member.term,
+      leader: this.member.leaderId,
+    };
+  }
+
+  private safeHeader(): PbReply['header'] {
+    try {
+      return this.header();
+    } catch {
+      return { clusterId: this.member.clusterId, memberId: this.member.id, revision: 0, raftTerm: 0, leader: 0 };
+    }
+  }
+
+  private async read(serializable: boolean | undefined): Promise<void> {
+    if (!serializable) await this.member.readBarrier();
+  }
+
+  private async write<T>(req: PbRequest, w: WriteRequest): Promise<T> {
+    const body = encodeWrite(w); // validates: bad input is refused before it reaches the log
+    const result = await this.member.propose(body, req.client ? { client: req.client, seq: req.seq ?? 0, acked: req.acked ?? 0 } : undefined);
+    return decodeWriteResult(w, result) as T;
+  }
+
+  private async run(req: PbRequest): Promise<PbReply> {
+    const store = this.member.store;
+    const kind = requestBody(req);
+    const reply = { version: API_VERSION, id: req.id } as PbReply;
+    switch (kind) {
+      case 'get': {
+        const g = req.get!;
+        await this.read(g.serializable);
+        const kv = await store.get(buf(g.key), g.revision ? { revision: g.revision } : undefined);
+        reply.get = kv ? { kv } : {};
+        return reply;
+      }
+      case 'range': {
+        const r = req.range!;
+        await this.read(r.serializable);
+        const options = rangeOptionsFromPb(r.options);
+        reply.range = r.prefix
+          ? await store.prefix(buf(r.key), options)
+          : await store.range(buf(r.key), endFromPb(r.rangeEnd, r.endKind) ?? null, options);
+        return reply;
+      }
+      case 'history': {
+        const h = req.history!;
+        await this.read(h.serializable);
+        reply.history = { events: eventsToPb(await store.history(buf(h.key), { ...(h.from ? { from: h.from } : {}), ...(h.to ? { to: h.to } : {}) })) };
+        return reply;
+      }
+      case 'changes': {
+        const c = req.changes!;
+        await this.read(c.serializable);
+        const r = await store.changes(c.from, { ...(c.to ? { to: c.to } : {}), ...(c.limit ? { limit: c.limit } : {}) });
+        reply.changes = { ...r, events: eventsToPb(r.events) };
+        return reply;
+      }
+      case 'put': {
+        const { key, value, ...options } = putFromPb(req.put!);
+        reply.put = await this.write<PutResult>(req, { put: { key, value, options } });
+        return reply;
+      }
+      case 'deleteRange': {
+        const d = req.deleteRange!;
+        const end = endFromPb(d.rangeEnd, d.endKind);
+        const options = d.prevKv ? { prevKv: true } : {};
+        reply.deleteRange = await this.write<DeleteResult>(
+          req,
+          end === undefined ? { delete: { key: buf(d.key), options } } : { deleteRange: { start: buf(d.key), end, options } },
+        );
+        return reply;
+      }
+      case 'txn': {
+        reply.txn = txnResultToPb(await this.write<TxnResult>(req, { txn: txnFromPb(req.txn!) }));
+        return reply;
+      }
+      case 'compact': {
+        const c = req.compact!;
+        const r = await this.write<{ revision: number }>(req, { compact: { revision: c.revision } });
+        if (c.physical) await store.waitCompaction(c.revision);
+        reply.compact = { revision: r.revision };
+        return reply;
+      }
+      case 'status': {
+        const s = this.member.status();
+        const st = store.status();
+        const self = s.members.find((m) => m.id === s.id);
+        reply.status = {
+          member: { id: s.id, name: s.name, peerUrl: self?.peerUrl ?? '', clientUrl: this.member.config.clientListen },
+          members: s.members.map((m) => ({ id: m.id, name: m.name, peerUrl: m.peerUrl, clientUrl: m.id === s.id ? this.member.config.clientListen : '' })),
+          leader: s.leader,
+          raftTerm: s.term,
+          commitIndex: s.commitIndex,
+          appliedIndex: s.appliedIndex,
+          role: s.role,
+          revision: st.revision,
+          compactRevision: st.compactRevision,
+          dbSize: st.dbSize,
+          dbSizeInUse: st.dbSizeInUse,
+          learner: s.learner,
+        };
+        return reply;
+      }
+      default:
+        throw new AxisError(ErrorCode.MALFORMED_REQUEST, 'a request of no kind this member knows');
+    }
+  }
+}
