@@ -25,6 +25,7 @@
         "native/writer.cc",
         "native/apply.cc",
         "native/raftlog.cc",
+        "native/statemachine.cc",
         "native/mvcc.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

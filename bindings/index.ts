@@ -36,6 +36,8 @@ export interface NativeStore extends NativeView {
   raftTerm(i: number): number;
   /** Raft entries [lo, hi) within maxBytes (at least one): u32 n | (u64 index, u64 term, u8 type, bytes data)*; -1 / -2 as raftTerm. */
   raftEntries(lo: number, hi: number, maxBytes: number): Buffer | number;
+  /** The state machine's applied entry (read on the latest view): u64 index | u64 term | u8 hasConf | [bytes confState]. */
+  applied(): Buffer;
   /** A batch of packed write requests → their packed results, once committed. */
   write(batch: Buffer): Promise<Buffer>;
   waitCompaction(floor: number): Promise<void>;

@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "raftlog.h"
+#include "statemachine.h"
 
 namespace axis {
 
@@ -12,6 +13,12 @@ enum Target : uint8_t { kValue = 0, kVersion = 1, kCreate = 2, kMod = 3, kLease 
 enum Result : uint8_t { kEqual = 0, kNotEqual = 1, kLess = 2, kGreater = 3 };
 Status malformed() { return Status::Error("AXIS_INVALID_ARGUMENT", "malformed write request"); }
 }  // namespace
+
+void writeError(Writer& out, const Status& s) {
+  out.u8(1);
+  out.bytes(s.code, strlen(s.code));
+  out.bytes(s.message.data(), s.message.size());
+}
 
 Apply::~Apply() {
   // Write-transaction cursors must go before the transaction ends.
@@ -74,6 +81,7 @@ Status Apply::request(Reader& in, Writer& out) {
     out.u64(0);
     return Status::Ok();
   }
+  if (kind == 5) return entry(in, out);
   return malformed();
 }
 

@@ -5,6 +5,7 @@
 //         MDB_SET_RANGE seek to (key, R) lands on the newest version at or below R.
 //   revs: be64(revision) ‖ be32(sub)  →  kind u8 | userKey          (the change log)
 //   meta: "compact" → u64 compaction floor  (the current revision is the change log's last)
+//         "applied", "conf" → the last applied Raft entry and membership (see statemachine.h)
 #pragma once
 #include <cstdint>
 #include <string>
@@ -21,6 +22,7 @@ constexpr uint8_t kTombstone = 1;
 struct Dbs {
   MDB_dbi hist = 0, revs = 0, meta = 0;
   MDB_dbi rlog = 0, rmeta = 0;  // the Raft log (see raftlog.h)
+  MDB_dbi dedup = 0, dedupage = 0;  // the state machine's client request table (see statemachine.h)
 };
 
 struct Version {

@@ -1,6 +1,7 @@
 #include "store.h"
 
 #include "reads.h"
+#include "statemachine.h"
 
 namespace axis {
 
@@ -26,6 +27,7 @@ Napi::Function Store::Init(Napi::Env env) {
                          InstanceMethod<&Store::RaftState>("raftState"),
                          InstanceMethod<&Store::RaftTerm>("raftTerm"),
                          InstanceMethod<&Store::RaftEntries>("raftEntries"),
+                         InstanceMethod<&Store::Applied>("applied"),
                          InstanceMethod<&Store::Write>("write"),
                          InstanceMethod<&Store::WaitCompaction>("waitCompaction"),
                          InstanceMethod<&Store::TakeSnapshot>("snapshot"),
@@ -223,6 +225,20 @@ Napi::Value Store::RaftTerm(const Napi::CallbackInfo& info) {
 Napi::Value Store::RaftEntries(const Napi::CallbackInfo& info) {
   View* v = latest(info.Env());
   return v ? readRaftEntries(info, *v, dbs()) : info.Env().Undefined();
+}
+
+// applied() → u64 index | u64 term | u8 hasConf | [bytes confState]  (see statemachine.h)
+Napi::Value Store::Applied(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  View* v = latest(env);
+  if (!v) return env.Undefined();
+  Writer w;
+  Status s = appliedState(v->txn, dbs(), w);
+  if (!s.ok()) {
+    throwStatus(env, s);
+    return env.Undefined();
+  }
+  return Napi::Buffer<char>::Copy(env, w.buf.data(), w.buf.size());
 }
 
 Napi::Value Store::Write(const Napi::CallbackInfo& info) {

@@ -45,6 +45,7 @@ class Store : public Napi::ObjectWrap<Store> {
   Napi::Value RaftState(const Napi::CallbackInfo& info);
   Napi::Value RaftTerm(const Napi::CallbackInfo& info);
   Napi::Value RaftEntries(const Napi::CallbackInfo& info);
+  Napi::Value Applied(const Napi::CallbackInfo& info);
   Napi::Value Write(const Napi::CallbackInfo& info);
   Napi::Value WaitCompaction(const Napi::CallbackInfo& info);
   Napi::Value TakeSnapshot(const Napi::CallbackInfo& info);

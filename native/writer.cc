@@ -7,6 +7,8 @@
 #include <cerrno>
 #include <chrono>
 
+#include "statemachine.h"
+
 namespace axis {
 
 namespace {
@@ -19,12 +21,7 @@ int commit(MDB_txn* txn) {
   int rc = mdb_txn_commit(txn);
   return rc == MDB_EMPTY_TXN ? MDB_SUCCESS : rc;
 }
-
-void writeError(Writer& out, const Status& s) {
-  out.u8(1);
-  out.bytes(s.code, strlen(s.code));
-  out.bytes(s.message.data(), s.message.size());
-}
+constexpr uint8_t kApplyKind = 5;
 }  // namespace
 
 WriterThread::WriterThread(Config config, std::function<void()> notify)
@@ -80,7 +77,7 @@ Status WriterThread::openEnv() {
     return Status::Error("AXIS_ALREADY_OPEN", config_.path + " is open in another process");
   }
   AXIS_MDB(mdb_env_create(&env_), "create environment");
-  AXIS_MDB(mdb_env_set_maxdbs(env_, 6), "set max dbs");
+  AXIS_MDB(mdb_env_set_maxdbs(env_, 8), "set max dbs");
   AXIS_MDB(mdb_env_set_mapsize(env_, config_.mapSize), "set map size");
   AXIS_MDB(mdb_env_set_maxreaders(env_, config_.maxReaders), "set max readers");
   // Not MDB_WRITEMAP: it makes commits ~20% cheaper, but this LMDB fails an assertion in
@@ -100,9 +97,13 @@ Status WriterThread::openEnv() {
   if ((rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &dbs_.meta))) return fail(rc, "open meta");
   if ((rc = mdb_dbi_open(txn, "rlog", MDB_CREATE, &dbs_.rlog))) return fail(rc, "open rlog");
   if ((rc = mdb_dbi_open(txn, "rmeta", MDB_CREATE, &dbs_.rmeta))) return fail(rc, "open rmeta");
+  if ((rc = mdb_dbi_open(txn, "dedup", MDB_CREATE, &dbs_.dedup))) return fail(rc, "open dedup");
+  if ((rc = mdb_dbi_open(txn, "dedupage", MDB_CREATE, &dbs_.dedupage))) return fail(rc, "open dedupage");
   View v;
   v.txn = txn;
   Status s = v.load(dbs_);
+  uint64_t appliedTerm;
+  if (s.ok()) s = readApplied(txn, dbs_, state_.applied, appliedTerm);
   if (v.hist) mdb_cursor_close(v.hist);
   if (v.revs) mdb_cursor_close(v.revs);
   if (!s.ok()) {
@@ -265,6 +266,7 @@ void WriterThread::commitGroup(std::vector<Job*>& writes) {
   for (Job* job : writes) {
     Reader in(reinterpret_cast<const uint8_t*>(job->input.data()), job->input.size());
     Writer out;
+    Status unapplied;  // an APPLY of this job that was not applied: none after it may be
     while (in.more()) {
       uint32_t len = in.u32();
       if (!in.need(len)) {
@@ -273,37 +275,57 @@ void WriterThread::commitGroup(std::vector<Job*>& writes) {
       }
       Reader req(in.p, len);
       in.p += len;
-      runAlone(req, out);
+      bool isApply = len > 0 && req.p[0] == kApplyKind;
+      if (isApply && !unapplied.ok()) {
+        writeError(out, Status::Error(unapplied.code, "not applied after an earlier entry that was not: " + unapplied.message));
+        continue;
+      }
+      Status s = runAlone(req, out);
+      if (isApply && !s.ok()) unapplied = s;
     }
     job->output.swap(out.buf);
   }
 }
 
-void WriterThread::runAlone(Reader& in, Writer& out) {
+Status WriterThread::runAlone(Reader& in, Writer& out) {
   size_t mark = out.mark();
-  MDB_txn* txn;
-  int rc = mdb_txn_begin(env_, nullptr, 0, &txn);
-  Status s = Status::Lmdb(rc, "begin");
-  WriteState next;
-  if (s.ok()) {
-    {
-      Apply apply(txn, dbs_, state_);
-      s = apply.request(in, out);
-      next = apply.state();
-    }
-    if (s.ok()) {
-      s = Status::Lmdb(commit(txn), "commit");
-    } else {
-      mdb_txn_abort(txn);
-    }
+  Reader again = in;
+  Status inner;
+  Status s = runOnce(in, out, nullptr, inner);
+  if (!s.ok() && !inner.ok()) {
+    // An APPLY whose request failed on its own: nothing of the request stays, but the entry is
+    // applied, with the error as its result, in a transaction that writes only its mark.
+    out.truncate(mark);
+    Status unused;
+    s = runOnce(again, out, &inner, unused);
   }
   if (!s.ok()) {
     out.truncate(mark);
     writeError(out, s);
-    return;
   }
+  return s;
+}
+
+Status WriterThread::runOnce(Reader& in, Writer& out, const Status* failInner, Status& innerFailure) {
+  MDB_txn* txn;
+  AXIS_MDB(mdb_txn_begin(env_, nullptr, 0, &txn), "begin");
+  Status s;
+  WriteState next;
+  {
+    Apply apply(txn, dbs_, state_);
+    if (failInner) apply.failInner(*failInner);
+    s = apply.request(in, out);
+    next = apply.state();
+    innerFailure = apply.innerFailure();
+  }
+  if (!s.ok()) {
+    mdb_txn_abort(txn);
+    return s;
+  }
+  AXIS_MDB(commit(txn), "commit");
   adopt(next);
   commitSeq.fetch_add(1, std::memory_order_release);
+  return Status::Ok();
 }
 
 void WriterThread::compactAlone() {

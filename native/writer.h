@@ -53,7 +53,9 @@ class WriterThread {
   void run();
   Status openEnv();
   void commitGroup(std::vector<Job*>& writes);
-  void runAlone(Reader& in, Writer& out);
+  // Runs one request in its own transaction; its result (or error form) goes to `out`.
+  Status runAlone(Reader& in, Writer& out);
+  Status runOnce(Reader& in, Writer& out, const Status* failInner, Status& innerFailure);
   void compactAlone();
   void settleWaiters(bool closing);
   void post(std::vector<Job*>& jobs);

@@ -2,3 +2,5 @@ export { open, Store } from './store.js';
 export { prefixEnd } from './validate.js';
 export * from './types.js';
 export * from './raft-log.js';
+export { encodeWrite, decodeWriteResult, type WriteRequest, type WriteResult } from './write-request.js';
+export { DEFAULT_DEDUP_HORIZON, type ApplyEntry, type ApplyOptions, type ApplyRequest, type AppliedState } from './state-machine.js';

@@ -10,6 +10,7 @@
 import type { NativeStore } from '../../bindings/index.js';
 import { AxisError, ErrorCode } from '../errors/index.js';
 import { Decoder, type Encoder, RequestKind } from './codec.js';
+import { checkBytes as bytes, checkInteger as index } from './validate.js';
 
 export interface RaftLogEntry {
   index: number;
@@ -58,18 +59,6 @@ const HAS_SNAPSHOT = 2;
 const HAS_ENTRIES = 4;
 
 type Submit = <T>(encode: (e: Encoder) => void, decode: (d: Decoder) => T) => Promise<T>;
-
-function index(v: unknown, what: string): number {
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
-    throw new AxisError(ErrorCode.INVALID_ARGUMENT, `${what} must be a non-negative safe integer, got ${String(v)}`);
-  }
-  return v;
-}
-
-function bytes(v: unknown, what: string): Uint8Array {
-  if (!(v instanceof Uint8Array)) throw new AxisError(ErrorCode.INVALID_ARGUMENT, `${what} must be a Uint8Array`);
-  return v;
-}
 
 /** Caps a JS bound for the native side (which reads u64s; Infinity would read as 0). */
 const cap = (n: number): number => (n >= Number.MAX_SAFE_INTEGER ? Number.MAX_SAFE_INTEGER : n);

@@ -2,10 +2,7 @@
 import fs from 'node:fs/promises';
 import { addon, type NativeSnapshot, type NativeStore, type NativeView } from '../../bindings/index.js';
 import { AxisError, ErrorCode } from '../errors/index.js';
-import {
-  Decoder, Encoder, RequestKind, SharedKv, decodeChanges, decodeDelete, decodeRange, decodeTxnResult, encodeDelete,
-  encodePut, encodeRange, encodeRangeOptions, encodeTxnBody, putFlags,
-} from './codec.js';
+import { Decoder, Encoder, SharedKv, decodeChanges, decodeRange, encodeRange, encodeRangeOptions } from './codec.js';
 import {
   Limits, type Bytes, type ChangesOptions, type ChangesResult, type CompactOptions, type DeleteOptions,
   type DeleteResult, type Event, type HistoryOptions, type KV, type KVRead, type KeyValue, type OpenOptions,
@@ -13,7 +10,9 @@ import {
   type StoreStatus, type TxnRequest, type TxnResult,
 } from './types.js';
 import { RaftLog } from './raft-log.js';
-import { checkCount, checkKey, checkRange, checkRangeOptions, checkTxn, checkValue, prefixEnd, toBuffer } from './validate.js';
+import { type AppliedState, type ApplyEntry, type ApplyOptions, checkApply, decodeApplied, decodeApplyResult, encodeApply } from './state-machine.js';
+import { checkCount, checkKey, checkRange, checkRangeOptions, prefixEnd, toBuffer } from './validate.js';
+import { type PreparedWrite, prepareCompact, prepareDelete, preparePut, prepareTxn } from './write-request.js';
 
 const GiB = 1024 * 1024 * 1024;
 /** Data directories open in this process: LMDB must never open one environment twice. */
@@ -154,98 +153,78 @@ export class Store extends ViewReader implements KV {
   }
 
   put(key: Bytes, value: Bytes, options?: PutOptions): Promise<PutResult> {
-    try {
-      this.check();
-      const k = checkKey(key);
-      const v = checkValue(value);
-      const lease = checkCount(options?.lease, 'lease');
-      if (options?.ignoreValue && v.length > 0) throw new AxisError(ErrorCode.INVALID_ARGUMENT, 'ignoreValue is set but a value is given');
-      if (options?.ignoreLease && lease) throw new AxisError(ErrorCode.INVALID_ARGUMENT, 'ignoreLease is set but a lease is given');
-      return this.singleOp(
-        (e) => encodePut(e, k, v, lease, putFlags(options)),
-        (d, revision) => {
-          const r: PutResult = { revision };
-          if (d.u8() === 1) r.prevKv = d.kv();
-          return r;
-        },
-      );
-    } catch (err) {
-      return Promise.reject(err);
-    }
+    return this.write(() => preparePut(key, value, options));
   }
 
   delete(key: Bytes, options?: DeleteOptions): Promise<DeleteResult> {
-    try {
-      this.check();
-      return this.deleteKeys(checkKey(key), undefined, options);
-    } catch (err) {
-      return Promise.reject(err);
-    }
+    return this.write(() => prepareDelete(key, undefined, options, false));
   }
 
   deleteRange(start: Bytes, end?: Bytes | null, options?: DeleteOptions): Promise<DeleteResult> {
-    try {
-      this.check();
-      const [s, e] = checkRange(start, end);
-      return this.deleteKeys(s, e, options);
-    } catch (err) {
-      return Promise.reject(err);
-    }
-  }
-
-  private deleteKeys(start: Buffer, end: Buffer | null | undefined, options?: DeleteOptions): Promise<DeleteResult> {
-    return this.singleOp((e) => encodeDelete(e, start, end, options?.prevKv ?? false), decodeDelete);
-  }
-
-  /** A txn of one op, no compares: its response is the op's. */
-  private singleOp<T>(encodeOp: (e: Encoder) => void, decode: (d: Decoder, revision: number) => T): Promise<T> {
-    return this.submit(
-      (e) => {
-        e.u8(RequestKind.Txn);
-        e.u32(0); // compares
-        e.u32(1); // success ops
-        encodeOp(e);
-        e.u32(0); // failure ops
-      },
-      (d) => {
-        const revision = d.u64();
-        d.u8(); // succeeded
-        d.u32(); // one response
-        d.u8(); // its op type
-        return decode(d, revision);
-      },
-    );
+    return this.write(() => prepareDelete(start, end, options, true));
   }
 
   txn(request: TxnRequest): Promise<TxnResult> {
-    try {
-      this.check();
-      checkTxn(request);
-      return this.submit(
-        (e) => {
-          e.u8(RequestKind.Txn);
-          encodeTxnBody(e, request);
-        },
-        (d) => decodeTxnResult(d, request, d.u64()),
-      );
-    } catch (err) {
-      return Promise.reject(err);
-    }
+    return this.write(() => prepareTxn(request));
   }
 
   async compact(revision: number, options?: CompactOptions): Promise<{ revision: number }> {
     this.check();
-    const floor = checkCount(revision, 'revision');
-    if (floor === 0) throw new AxisError(ErrorCode.INVALID_ARGUMENT, 'compaction revision must be 1 or later');
-    const current = (await this.submit(
-      (e) => {
-        e.u8(RequestKind.Compact);
-        e.u64(floor);
-      },
-      (d) => d.u64(),
-    )) as number;
-    if (options?.physical) await this.native.waitCompaction(floor);
-    return { revision: current };
+    const w = prepareCompact(revision);
+    const r = await this.submit(w.encode, w.decode);
+    if (options?.physical) await this.native.waitCompaction(revision);
+    return r;
+  }
+
+  /** Checks the store is open, validates (throwing nothing: a rejected promise), then queues the write. */
+  private write<T>(prepare: () => PreparedWrite<T>): Promise<T> {
+    try {
+      this.check();
+      const w = prepare();
+      return this.submit(w.encode, w.decode);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /**
+   * Resolves once background compaction has physically removed the versions below `revision`
+   * (a compaction to at least `revision` must have been applied, or it waits until the store closes).
+   */
+  waitCompaction(revision: number): Promise<void> {
+    try {
+      this.check();
+      return this.native.waitCompaction(checkCount(revision, 'revision'));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /**
+   * Applies committed Raft entries (see state-machine.ts), all in one write batch: each entry's
+   * data change, applied index/term, membership and dedup record commit together. Entries must
+   * have consecutive indices, the first one after `applied().index` (any index on a store that
+   * never applied one). Resolves with each entry's result bytes (`decodeWriteResult` reads them;
+   * an entry without a request gives `u8 0 | u64 revision`). An entry whose request fails on its
+   * own (e.g. AXIS_KEY_NOT_FOUND) is applied all the same, with that error as its result.
+   *
+   * Rejects if an entry could not be applied (no space, a storage fault, out of order): nothing
+   * from that entry on is applied; the entries before it may be (`applied()` tells).
+   */
+  apply(entries: readonly ApplyEntry[], options?: ApplyOptions): Promise<Buffer[]> {
+    try {
+      this.check();
+      const horizon = checkApply(entries, options);
+      return Promise.all(entries.map((en) => this.submit((e) => encodeApply(e, en, horizon), decodeApplyResult)));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** The last applied Raft entry and membership; reflects every apply whose promise has resolved. */
+  applied(): AppliedState {
+    this.check();
+    return decodeApplied(this.native.applied());
   }
 
   /** The durable Raft log kept with this store (see raft-log.ts). */

@@ -57,6 +57,20 @@ export function checkCount(n: unknown, what: string): number {
   return n;
 }
 
+/** A required integer: a safe integer, at least `min`. */
+export function checkInteger(v: unknown, what: string, min = 0): number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) {
+    const kind = min === 0 ? 'a non-negative safe integer' : `a safe integer ≥ ${min}`;
+    throw new AxisError(ErrorCode.INVALID_ARGUMENT, `${what} must be ${kind}, got ${String(v)}`);
+  }
+  return v;
+}
+
+export function checkBytes(v: unknown, what: string): Uint8Array {
+  if (!(v instanceof Uint8Array)) throw new AxisError(ErrorCode.INVALID_ARGUMENT, `${what} must be a Uint8Array`);
+  return v;
+}
+
 export function checkRangeOptions(o: RangeOptions | undefined): void {
   if (o === undefined) return;
   if (typeof o !== 'object' || o === null) throw new AxisError(ErrorCode.INVALID_ARGUMENT, 'options must be an object');

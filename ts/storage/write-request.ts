@@ -1,0 +1,170 @@
+/**
+ * Write requests as the native writer takes them (native/apply.h: u8 kind | body) and their
+ * results, shared by the embedded store and a cluster member: the member encodes a client's write
+ * once, puts the bytes in a Raft entry, and decodes the result the entry's APPLY gave.
+ */
+import { AxisError, ErrorCode } from '../errors/index.js';
+import { Decoder, Encoder, RequestKind, decodeDelete, decodeTxnResult, encodeDelete, encodePut, encodeTxnBody, putFlags } from './codec.js';
+import type { Bytes, DeleteOptions, DeleteResult, PutOptions, PutResult, TxnRequest, TxnResult } from './types.js';
+import { checkCount, checkKey, checkRange, checkTxn, checkValue } from './validate.js';
+
+/** One write, as `Store.put`, `delete`, `deleteRange`, `txn` and `compact` take it. */
+export type WriteRequest =
+  | { put: { key: Bytes; value: Bytes; options?: PutOptions } }
+  | { delete: { key: Bytes; options?: DeleteOptions } }
+  | { deleteRange: { start: Bytes; end?: Bytes | null; options?: DeleteOptions } }
+  | { txn: TxnRequest }
+  | { compact: { revision: number } };
+
+/** What a write request's result decodes to. */
+export type WriteResult<R extends WriteRequest = WriteRequest> = R extends { put: unknown }
+  ? PutResult
+  : R extends { delete: unknown } | { deleteRange: unknown }
+    ? DeleteResult
+    : R extends { txn: unknown }
+      ? TxnResult
+      : { revision: number };
+
+/** A validated write: `encode` appends it to a batch, `decode` reads its result (after the status byte). */
+export interface PreparedWrite<T> {
+  encode(e: Encoder): void;
+  decode(d: Decoder): T;
+}
+
+/** A txn of one op, no compares: its response is the op's. Reads up to the op's response. */
+function singleOpRevision(d: Decoder): number {
+  const revision = d.u64();
+  d.u8(); // succeeded
+  d.u32(); // one response
+  d.u8(); // its op type
+  return revision;
+}
+
+function singleOp(encodeOp: (e: Encoder) => void): (e: Encoder) => void {
+  return (e) => {
+    e.u8(RequestKind.Txn);
+    e.u32(0); // compares
+    e.u32(1); // success ops
+    encodeOp(e);
+    e.u32(0); // failure ops
+  };
+}
+
+function decodePut(d: Decoder): PutResult {
+  const r: PutResult = { revision: singleOpRevision(d) };
+  if (d.u8() === 1) r.prevKv = d.kv();
+  return r;
+}
+
+const decodeDeleteOp = (d: Decoder): DeleteResult => decodeDelete(d, singleOpRevision(d));
+const decodeCompact = (d: Decoder): { revision: number } => ({ revision: d.u64() });
+const txnDecoder = (t: TxnRequest) => (d: Decoder): TxnResult => decodeTxnResult(d, t, d.u64());
+
+export function preparePut(key: Bytes, value: Bytes, options?: PutOptions): PreparedWrite<PutResult> {
+  const k = checkKey(key);
+  const v = checkValue(value);
+  const lease = checkCount(options?.lease, 'lease');
+  if (options?.ignoreValue && v.length > 0) throw new AxisError(ErrorCode.INVALID_ARGUMENT, 'ignoreValue is set but a value is given');
+  if (options?.ignoreLease && lease) throw new AxisError(ErrorCode.INVALID_ARGUMENT, 'ignoreLease is set but a lease is given');
+  return { encode: singleOp((e) => encodePut(e, k, v, lease, putFlags(options))), decode: decodePut };
+}
+
+/** One key (`end` undefined) or a range (validated as `Store.deleteRange`). */
+export function prepareDelete(start: Bytes, end: Bytes | null | undefined, options: DeleteOptions | undefined, range: boolean): PreparedWrite<DeleteResult> {
+  let s: Buffer;
+  let e: Buffer | null | undefined;
+  if (range) [s, e] = checkRange(start, end);
+  else s = checkKey(start);
+  const prevKv = options?.prevKv ?? false;
+  return { encode: singleOp((enc) => encodeDelete(enc, s, e, prevKv)), decode: decodeDeleteOp };
+}
+
+export function prepareTxn(request: TxnRequest): PreparedWrite<TxnResult> {
+  checkTxn(request);
+  return {
+    encode: (e) => {
+      e.u8(RequestKind.Txn);
+      encodeTxnBody(e, request);
+    },
+    decode: txnDecoder(request),
+  };
+}
+
+export function prepareCompact(revision: number): PreparedWrite<{ revision: number }> {
+  const floor = checkCount(revision, 'revision');
+  if (floor === 0) throw new AxisError(ErrorCode.INVALID_ARGUMENT, 'compaction revision must be 1 or later');
+  return {
+    encode: (e) => {
+      e.u8(RequestKind.Compact);
+      e.u64(floor);
+    },
+    decode: decodeCompact,
+  };
+}
+
+function field(req: object, name: string): Record<string, unknown> {
+  const v = (req as Record<string, unknown>)[name];
+  if (typeof v !== 'object' || v === null) throw new AxisError(ErrorCode.INVALID_ARGUMENT, `write request's ${name} must be an object`);
+  return v as Record<string, unknown>;
+}
+
+const KINDS = ['put', 'delete', 'deleteRange', 'txn', 'compact'] as const;
+
+function kindOf(req: WriteRequest): (typeof KINDS)[number] {
+  if (typeof req !== 'object' || req === null) throw new AxisError(ErrorCode.INVALID_ARGUMENT, 'write request must be an object');
+  for (const k of KINDS) if (k in req) return k;
+  throw new AxisError(ErrorCode.INVALID_ARGUMENT, 'write request must be one of put, delete, deleteRange, txn, compact');
+}
+
+/** Validates `req` exactly as the Store method of the same name does (same errors), before anything happens. */
+export function prepareWrite<R extends WriteRequest>(req: R): PreparedWrite<WriteResult<R>>;
+export function prepareWrite(req: WriteRequest): PreparedWrite<WriteResult> {
+  const kind = kindOf(req);
+  const f = kind === 'txn' ? undefined : field(req, kind);
+  switch (kind) {
+    case 'put':
+      return preparePut(f!.key as Bytes, f!.value as Bytes, f!.options as PutOptions | undefined);
+    case 'delete':
+      return prepareDelete(f!.key as Bytes, undefined, f!.options as DeleteOptions | undefined, false);
+    case 'deleteRange':
+      return prepareDelete(f!.start as Bytes, f!.end as Bytes | null | undefined, f!.options as DeleteOptions | undefined, true);
+    case 'txn':
+      return prepareTxn((req as { txn: TxnRequest }).txn);
+    case 'compact':
+      return prepareCompact(f!.revision as number);
+  }
+}
+
+/**
+ * A write request's bytes (u8 kind | body, as native/apply.h reads them): what a cluster member
+ * puts in a Raft entry. Validates as the Store does (same AxisError codes) and throws before
+ * anything happens.
+ */
+export function encodeWrite(req: WriteRequest): Buffer {
+  const w = prepareWrite(req);
+  const e = new Encoder(256);
+  w.encode(e);
+  return Buffer.from(e.take());
+}
+
+/**
+ * Decodes the result of `req` (the bytes an applied entry gave: `u8 0 | ...` or the error form),
+ * as the Store method would have resolved; throws the AxisError of an error result.
+ */
+export function decodeWriteResult<R extends WriteRequest>(req: R, result: Uint8Array): WriteResult<R>;
+export function decodeWriteResult(req: WriteRequest, result: Uint8Array): WriteResult {
+  const d = new Decoder(Buffer.isBuffer(result) ? result : Buffer.from(result.buffer, result.byteOffset, result.byteLength));
+  d.status();
+  const kind = kindOf(req);
+  switch (kind) {
+    case 'put':
+      return decodePut(d);
+    case 'delete':
+    case 'deleteRange':
+      return decodeDeleteOp(d);
+    case 'txn':
+      return txnDecoder((req as { txn: TxnRequest }).txn)(d);
+    case 'compact':
+      return decodeCompact(d);
+  }
+}
