@@ -18,6 +18,7 @@ import type {
   Bytes, ChangesOptions, ChangesResult, CompactOptions, DeleteOptions, DeleteResult, Event, HistoryOptions, KV, KeyValue,
   PutOptions, PutResult, RangeOptions, RangeResult, ReadOptions, TxnRequest, TxnResult,
 } from '../storage/types.js';
+import { checkCount, checkRangeOptions, checkTxn } from '../storage/validate.js';
 
 export interface ConnectOptions {
   /** Members' client endpoints, e.g. ['tcp://127.0.0.1:2379']. */
@@ -197,7 +198,7 @@ export class Client implements KV {
     const deadline = Date.now() + this.timeout;
     let last: Error | undefined;
     for (let attempt = 0; ; attempt++) {
-      const conn = write && this.leader && attempt === 0 ? this.leader : this.pick(attempt);
+      const conn = write && this.leader && attempt === 0 ? this.leader : this.pick();
       const left = deadline - Date.now();
       if (left <= 0) break;
       try {
@@ -223,8 +224,8 @@ export class Client implements KV {
     throw new AxisError(ErrorCode.UNAVAILABLE, `no member answered in ${this.timeout} ms${last ? ` (last: ${last.message})` : ''}`);
   }
 
-  private pick(attempt: number): Connection {
-    if (attempt > 0 || !this.leader) return this.conns[this.next++ % this.conns.length]!;
+  /** The next member, round robin: reads spread over the members, retries move on. */
+  private pick(): Connection {
     return this.conns[this.next++ % this.conns.length]!;
   }
 
@@ -252,12 +253,13 @@ export class Client implements KV {
   }
 
   async get(key: Bytes, options?: ClientReadOptions): Promise<KeyValue | undefined> {
-    const r = await this.call({ get: { key: bytesOf(key, 'key'), revision: options?.revision ?? 0, serializable: options?.serializable ?? false } }, false);
+    const r = await this.call({ get: { key: bytesOf(key, 'key'), revision: checkCount(options?.revision, 'revision'), serializable: options?.serializable ?? false } }, false);
     return r.get?.kv ? kvFromPb(r.get.kv) : undefined;
   }
 
   async range(start: Bytes, end?: Bytes | null, options?: ClientRangeOptions): Promise<RangeResult> {
     const { serializable, ...rest } = options ?? {};
+    checkRangeOptions(options === undefined ? undefined : rest);
     const e = endToPb(end === undefined ? null : end);
     const o = rangeOptionsToPb(rest);
     const r = await this.call({ range: { key: bytesOf(start, 'start'), ...e, ...(o ? { options: o } : {}), serializable: serializable ?? false } }, false);
@@ -266,22 +268,24 @@ export class Client implements KV {
 
   async prefix(prefix: Bytes, options?: ClientRangeOptions): Promise<RangeResult> {
     const { serializable, ...rest } = options ?? {};
+    checkRangeOptions(options === undefined ? undefined : rest);
     const o = rangeOptionsToPb(rest);
     const r = await this.call({ range: { key: bytesOf(prefix, 'prefix'), prefix: true, ...(o ? { options: o } : {}), serializable: serializable ?? false } }, false);
     return rangeResultFromPb(r.range!);
   }
 
   async history(key: Bytes, options?: HistoryOptions & { serializable?: boolean }): Promise<Event[]> {
-    const r = await this.call({ history: { key: bytesOf(key, 'key'), from: options?.from ?? 0, to: options?.to ?? 0, serializable: options?.serializable ?? false } }, false);
+    const r = await this.call({ history: { key: bytesOf(key, 'key'), from: checkCount(options?.from, 'from'), to: checkCount(options?.to, 'to'), serializable: options?.serializable ?? false } }, false);
     return eventsFromPb(r.history?.events);
   }
 
   async changes(fromRevision: number, options?: ChangesOptions & { serializable?: boolean }): Promise<ChangesResult> {
-    const r = await this.call({ changes: { from: fromRevision, to: options?.to ?? 0, limit: options?.limit ?? 0, serializable: options?.serializable ?? false } }, false);
+    const r = await this.call({ changes: { from: checkCount(fromRevision, 'fromRevision'), to: checkCount(options?.to, 'to'), limit: checkCount(options?.limit, 'limit'), serializable: options?.serializable ?? false } }, false);
     return changesFromPb(r.changes!);
   }
 
   async put(key: Bytes, value: Bytes, options?: PutOptions): Promise<PutResult> {
+    checkCount(options?.lease, 'lease');
     const r = await this.write({ put: putToPb(key, value, options) });
     return putResultFromPb(r.put!);
   }
@@ -297,12 +301,13 @@ export class Client implements KV {
   }
 
   async txn(request: TxnRequest): Promise<TxnResult> {
+    checkTxn(request); // the member checks again; this answers bad input without a round trip
     const r = await this.write({ txn: txnToPb(request) });
     return txnResultFromPb(r.txn!);
   }
 
   async compact(revision: number, options?: CompactOptions): Promise<{ revision: number }> {
-    const r = await this.write({ compact: { revision, physical: options?.physical ?? false } });
+    const r = await this.write({ compact: { revision: checkCount(revision, 'revision'), physical: options?.physical ?? false } });
     return { revision: r.compact!.revision };
   }
 
