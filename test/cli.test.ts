@@ -1,0 +1,108 @@
+/** The CLI's parsing (etcdctl's txn syntax, member configuration) and its errors. */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { ErrorCode, isAxisError } from '../ts/errors/index.js';
+import { parseCompare, parseOp, parseTxn, words } from '../ts/cli/txn.js';
+import { clusterIdOf, memberId, parseInitialCluster, resolveConfig } from '../ts/server/config.js';
+import { tempDirs } from './support/fixtures.js';
+
+const mainJs = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'ts', 'cli', 'main.js');
+const run = promisify(execFile);
+const dir = tempDirs('cli');
+const invalid = (e: unknown) => isAxisError(e, ErrorCode.INVALID_ARGUMENT);
+
+describe('axis txn syntax', () => {
+  it('splits words, with quotes and escapes', () => {
+    assert.deepEqual(words('put k "a b \\"c\\""'), ['put', 'k', 'a b "c"']);
+    assert.throws(() => words('put k "open'), invalid);
+  });
+
+  it('parses compares on every target', () => {
+    assert.deepEqual(parseCompare('value("k") = "v"'), { key: 'k', target: 'value', result: '=', value: 'v' });
+    assert.deepEqual(parseCompare('mod("k") > "3"'), { key: 'k', target: 'modRevision', result: '>', value: 3 });
+    assert.deepEqual(parseCompare('create(k) != 0'), { key: 'k', target: 'createRevision', result: '!=', value: 0 });
+    assert.deepEqual(parseCompare('version("a b") < "2"'), { key: 'a b', target: 'version', result: '<', value: 2 });
+    assert.deepEqual(parseCompare('lease("k") = "0"'), { key: 'k', target: 'lease', result: '=', value: 0 });
+    assert.throws(() => parseCompare('size("k") = 1'), invalid);
+    assert.throws(() => parseCompare('mod("k") > "x"'), invalid);
+    assert.throws(() => parseCompare('value("k") ~ "v"'), invalid);
+  });
+
+  it('parses ops and the three blocks', () => {
+    assert.deepEqual(parseOp('put k "v 1"'), { put: { key: 'k', value: 'v 1' } });
+    assert.deepEqual(parseOp('get a z'), { range: { key: 'a', rangeEnd: 'z' } });
+    assert.deepEqual(parseOp('del k'), { deleteRange: { key: 'k' } });
+    assert.throws(() => parseOp('put k'), invalid);
+    assert.throws(() => parseOp('watch k'), invalid);
+    assert.deepEqual(parseTxn(['value("k") = "v"', '', 'put k w', '', 'get k']), {
+      compare: [{ key: 'k', target: 'value', result: '=', value: 'v' }],
+      success: [{ put: { key: 'k', value: 'w' } }],
+      failure: [{ range: { key: 'k' } }],
+    });
+    assert.deepEqual(parseTxn(['', '', 'del k']), { compare: [], success: [], failure: [{ deleteRange: { key: 'k' } }] });
+  });
+});
+
+describe('member configuration', () => {
+  const base = { name: 'n1', dataDir: '/tmp/x', peerListen: 'tcp://127.0.0.1:2380', clientListen: 'tcp://127.0.0.1:2379' };
+
+  it('fills defaults and derives the same ids on every member', () => {
+    const c = resolveConfig({ ...base, initialCluster: 'n1=tcp://127.0.0.1:2380,n2=tcp://127.0.0.1:22380' });
+    assert.equal(c.tickMs, 100);
+    assert.equal(c.electionTicks, 10);
+    assert.equal(c.durability, 'sync');
+    assert.equal(c.initialCluster.size, 2);
+    // The order members are listed in does not change the cluster id.
+    const other = parseInitialCluster('n2=tcp://127.0.0.1:22380,n1=tcp://127.0.0.1:2380');
+    assert.equal(clusterIdOf(c.initialCluster), clusterIdOf(other));
+    assert.notEqual(memberId('n1'), memberId('n2'));
+    assert.ok(Number.isSafeInteger(memberId('n1')) && memberId('n1') > 0);
+  });
+
+  it('refuses what cannot work, with AXIS_INVALID_ARGUMENT', () => {
+    assert.throws(() => resolveConfig({ ...base, name: '' }), invalid);
+    assert.throws(() => resolveConfig({ ...base, peerListen: '127.0.0.1:2380' }), invalid);
+    assert.throws(() => resolveConfig({ ...base, clientListen: 'tcp://127.0.0.1:99999' }), invalid);
+    assert.throws(() => resolveConfig({ ...base, initialCluster: 'n2=tcp://127.0.0.1:22380' }), invalid, 'must include itself');
+    assert.throws(() => resolveConfig({ ...base, initialCluster: 'n1=tcp://127.0.0.1:2380,n1=tcp://127.0.0.1:2381' }), invalid);
+    assert.throws(() => resolveConfig({ ...base, initialCluster: 'n1' }), invalid);
+    assert.throws(() => resolveConfig({ ...base, electionTicks: 1, heartbeatTicks: 1 }), invalid);
+    assert.throws(() => resolveConfig({ ...base, tickMs: -5 }), invalid);
+  });
+
+  it('axis serve reports a bad configuration and exits 1 without starting', async () => {
+    const d = await dir();
+    const file = path.join(d, 'bad.json');
+    fs.writeFileSync(file, '{"name": "n1", "dataDir": 3');
+    await assert.rejects(run(process.execPath, [mainJs, 'serve', '--config', file], { timeout: 20_000 }), (e: { code: number; stderr: string }) => {
+      assert.equal(e.code, 1);
+      assert.match(e.stderr, /AXIS_INVALID_ARGUMENT: config file .* is not valid/);
+      return true;
+    });
+    await assert.rejects(run(process.execPath, [mainJs, 'serve', '--name', 'n1'], { timeout: 20_000 }), (e: { code: number; stderr: string }) => {
+      assert.equal(e.code, 1);
+      assert.match(e.stderr, /--data-dir is required/);
+      return true;
+    });
+  });
+
+  it('a config file works like flags, and flags override it', async () => {
+    const d = await dir();
+    const file = path.join(d, 'member.json');
+    fs.writeFileSync(file, JSON.stringify({ ...base, name: 'zz', dataDir: d, initialCluster: { n1: 'tcp://127.0.0.1:2380' } }));
+    await assert.rejects(run(process.execPath, [mainJs, 'serve', '--config', file], { timeout: 20_000 }), (e: { stderr: string }) => {
+      assert.match(e.stderr, /does not include this member \(zz\)/);
+      return true;
+    });
+    // --name fixes the file's name; the next check it reaches is the flag's election ticks.
+    await assert.rejects(run(process.execPath, [mainJs, 'serve', '--config', file, '--name', 'n1', '--election-ticks', '1'], { timeout: 20_000 }), (e: { stderr: string }) => {
+      assert.match(e.stderr, /election ticks must be more than heartbeat ticks/);
+      return true;
+    });
+  });
+});
