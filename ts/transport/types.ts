@@ -1,0 +1,59 @@
+import type { Message, NodeId } from '../raft/types.js';
+
+export interface TransportOptions {
+  /** This member. */
+  id: NodeId;
+  /** Messages from another cluster are dropped (logged once per peer). */
+  clusterId: number;
+  /** e.g. 'tcp://127.0.0.1:2380' (memory: any unique string). */
+  listen: string;
+  /** Other members' listen addresses. */
+  peers: Map<NodeId, string>;
+  /** Bounded outbound queue per peer, in messages (default 4096). */
+  maxQueue?: number;
+  /**
+   * Called with each received batch, in order per sender. Messages addressed to another member, and
+   * message types that only exist inside a member (hup, beat, unreachable, checkQuorum, snapStatus),
+   * are dropped before this (with a log line). Never called from inside send(), nor after close().
+   */
+  onMessages: (messages: Message[]) => void;
+  /**
+   * A send to `peer` failed or was dropped (queue full, no connection, unknown peer). Called
+   * asynchronously (never from inside send()), coalesced: one call per peer per event-loop turn
+   * however many messages were dropped, and never after close().
+   */
+  onUnreachable: (peer: NodeId) => void;
+  /** Diagnostics (default: stderr). */
+  log?: (line: string) => void;
+}
+
+export interface Transport {
+  /** Bind/listen; resolves once ready to receive. Rejects (AxisError) if the address cannot be used. */
+  start(): Promise<void>;
+  /**
+   * Queue messages for their `m.to`; never blocks, never throws for network trouble. Messages queued
+   * before start() go out once started. Throws AxisError(AXIS_INVALID_ARGUMENT) only for a message
+   * that cannot be encoded at all (unknown type): a bug in the caller.
+   */
+  send(messages: Message[]): void;
+  /** Add a peer, or move it to a new address (its queue is dropped then). */
+  addPeer(id: NodeId, address: string): void;
+  /** Forget a peer: its queue is dropped, its connection closed. */
+  removePeer(id: NodeId): void;
+  /** Idempotent; stops sending and receiving, releases sockets (the address can be bound again once it resolves). */
+  close(): Promise<void>;
+}
+
+export const DEFAULT_MAX_QUEUE = 4096;
+
+/** Counters both implementations keep, for diagnostics and tests. */
+export interface TransportStats {
+  /** Frames (batches) and messages handed to the network. */
+  sentBatches: number;
+  sentMessages: number;
+  /** Messages dropped on the way out: queue full, no connection, unknown peer (memory: also partitions). */
+  droppedMessages: number;
+  /** Batches and messages handed to onMessages. */
+  receivedBatches: number;
+  receivedMessages: number;
+}
