@@ -36,7 +36,7 @@ export interface Transport {
    * that cannot be encoded at all (unknown type): a bug in the caller.
    */
   send(messages: Message[]): void;
-  /** Add a peer, or move it to a new address (its queue is dropped then). */
+  /** Add a peer, or move it to a new address (its queue is dropped then). This member's own id is ignored. */
   addPeer(id: NodeId, address: string): void;
   /** Forget a peer: its queue is dropped, its connection closed. */
   removePeer(id: NodeId): void;
