@@ -54,6 +54,7 @@ interface Addon {
     noSync: boolean,
     keyBuffer: Buffer,
     outBuffer: Buffer,
+    spinMicros?: number,
   ) => NativeStore;
   setErrorClass(cls: new (code: string, message: string) => Error): void;
 }

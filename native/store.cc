@@ -36,7 +36,7 @@ Napi::Function Store::Init(Napi::Env env) {
                      });
 }
 
-// new NativeStore(path, mapSize, maxSnapshots, noSync, keyBuffer, outBuffer)
+// new NativeStore(path, mapSize, maxSnapshots, noSync, keyBuffer, outBuffer[, spinMicros])
 Store::Store(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Store>(info) {
   Napi::Env env = info.Env();
   if (info.Length() < 6 || !info[0].IsString() || !info[4].IsBuffer() || !info[5].IsBuffer()) {
@@ -48,6 +48,7 @@ Store::Store(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Store>(info) {
   maxSnapshots_ = info[2].As<Napi::Number>().Uint32Value();
   config_.maxReaders = static_cast<unsigned>(maxSnapshots_ + 1);  // + the store's own view
   config_.noSync = info[3].ToBoolean().Value();
+  if (info.Length() > 6 && info[6].IsNumber()) config_.spinMicros = info[6].As<Napi::Number>().Uint32Value();
   auto key = info[4].As<Napi::Buffer<uint8_t>>();
   auto out = info[5].As<Napi::Buffer<uint8_t>>();
   keyRef_ = Napi::Persistent(key.As<Napi::Object>());

@@ -14,7 +14,6 @@ namespace axis {
 namespace {
 constexpr size_t kGroupCompactBudget = 256;   // change entries compacted alongside client writes
 constexpr size_t kAloneCompactBudget = 2000;  // per transaction when idle
-constexpr auto kSpin = std::chrono::microseconds(200);
 
 // This LMDB reports a commit that wrote nothing as MDB_EMPTY_TXN (the transaction is ended all the same).
 int commit(MDB_txn* txn) {
@@ -145,7 +144,7 @@ void WriterThread::run() {
     std::vector<Job*> jobs;
     // A writer that awaits each write sends the next one a few tens of µs after hearing of the
     // last: wait for it awake a little while before sleeping (a futex wake-up costs as much again).
-    for (auto until = std::chrono::steady_clock::now() + kSpin;
+    for (auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(config_.spinMicros);
          queued_.load(std::memory_order_acquire) == 0 && compactDone_ && std::chrono::steady_clock::now() < until;) {
       std::this_thread::yield();
     }

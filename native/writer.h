@@ -30,6 +30,8 @@ struct Config {
   size_t mapSize = 0;
   unsigned maxReaders = 0;
   bool noSync = false;
+  // How long the writer stays awake after a commit, waiting for the next write, before it sleeps.
+  unsigned spinMicros = 200;
 };
 
 class WriterThread {

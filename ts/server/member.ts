@@ -98,7 +98,8 @@ export class Member {
 
   /** Opens the data directory (bootstrapping a new member's log) and starts taking part. */
   static async start(config: MemberConfig, transport: TransportFactory, onFatal?: (err: Error) => void): Promise<Member> {
-    const store = await open(config.dataDir, { durability: config.durability });
+    // No spinning writer: the member's peers (often on the same machine) need the CPU more.
+    const store = await open(config.dataDir, { durability: config.durability, writerSpinMicros: 0 });
     const m = new Member(config, store);
     if (onFatal) m.fatal = onFatal;
     try {
@@ -134,6 +135,7 @@ export class Member {
       maxSizePerMsg: 1024 * 1024,
       maxInflightMsgs: 256,
       maxUncommittedEntriesSize: 64 * 1024 * 1024,
+      maxSnapshotChunk: 1024 * 1024,
     });
     const peers = new Map<NodeId, string>();
     for (const m of this.info) if (m.id !== this.id) peers.set(m.id, m.peerUrl);

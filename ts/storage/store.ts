@@ -303,6 +303,8 @@ export async function open(dir: string, options: OpenOptions = {}): Promise<Stor
   }
   const mapSize = options.mapSize === undefined ? 2 * GiB : checkCount(options.mapSize, 'mapSize');
   const maxSnapshots = options.maxSnapshots === undefined ? 1024 : checkCount(options.maxSnapshots, 'maxSnapshots');
+  const spin = options.writerSpinMicros === undefined ? 200 : checkCount(options.writerSpinMicros, 'writerSpinMicros');
+  if (spin > 100_000) throw new AxisError(ErrorCode.INVALID_ARGUMENT, 'writerSpinMicros must be at most 100000');
   let real: string;
   try {
     await fs.mkdir(dir, { recursive: true });
@@ -316,7 +318,7 @@ export async function open(dir: string, options: OpenOptions = {}): Promise<Stor
   try {
     const keyBuf = Buffer.allocUnsafeSlow(Limits.maxKeyBytes);
     const outBuf = Buffer.allocUnsafeSlow(64 * 1024);
-    const native = new addon.NativeStore(real, mapSize, maxSnapshots, durability === 'nosync', keyBuf, outBuf);
+    const native = new addon.NativeStore(real, mapSize, maxSnapshots, durability === 'nosync', keyBuf, outBuf, spin);
     await native.open();
     return new Store(native, real, keyBuf, outBuf);
   } catch (err) {
