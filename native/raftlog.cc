@@ -5,7 +5,7 @@
 namespace axis {
 
 namespace {
-constexpr uint8_t kHasHardState = 1, kHasSnapshot = 2, kHasEntries = 4;
+constexpr uint8_t kHasHardState = 1, kHasSnapshot = 2, kHasEntries = 4, kLazy = 8;
 constexpr size_t kEntryHeader = 9;  // u64 term | u8 type
 
 Status malformed() { return Status::Error("AXIS_INVALID_ARGUMENT", "malformed raft log request"); }
@@ -110,7 +110,7 @@ Status raftLastIndex(MDB_txn* txn, const Dbs& dbs, uint64_t snapIndex, uint64_t&
 
 Status raftAppend(MDB_txn* txn, const Dbs& dbs, Reader& in) {
   uint8_t flags = in.u8();
-  if (!in.ok || (flags & ~(kHasHardState | kHasSnapshot | kHasEntries))) return malformed();
+  if (!in.ok || (flags & ~(kHasHardState | kHasSnapshot | kHasEntries | kLazy))) return malformed();
   uint64_t hs[3] = {0, 0, 0};
   if (flags & kHasHardState) {
     for (uint64_t& x : hs) x = in.u64();

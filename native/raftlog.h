@@ -10,7 +10,8 @@
 // snapshot index that are still stored are invisible.
 //
 // Requests (after the u8 kind, see apply.h):
-//   3 RAFT_APPEND  u8 flags (1 hardState, 2 snapshot, 4 entries)
+//   3 RAFT_APPEND  u8 flags (1 hardState, 2 snapshot, 4 entries, 8 lazy: durability not needed now,
+//                  e.g. only the commit index moved; see "lazy commits" in writer.h)
 //                  [u64 term, u64 vote, u64 commit] [u64 index, u64 term, bytes confState]
 //                  [u32 n, (u64 index, u64 term, u8 type, bytes data)*]
 //       A snapshot newer than the stored one replaces the log; entries (consecutive indices)

@@ -21,6 +21,21 @@ int commit(MDB_txn* txn) {
   return rc == MDB_EMPTY_TXN ? MDB_SUCCESS : rc;
 }
 constexpr uint8_t kApplyKind = 5;
+
+// Whether every request of a job may be committed lazily (see writer.h). Requests that do not
+// parse are not lazy; they fail in the group and run alone.
+bool lazyJob(const std::string& input) {
+  Reader in(reinterpret_cast<const uint8_t*>(input.data()), input.size());
+  while (in.more()) {
+    uint32_t len = in.u32();
+    if (!in.ok || len == 0 || !in.need(len)) return false;
+    uint8_t kind = in.p[0];
+    bool lazy = kind == kApplyKind || (kind == 3 && len >= 2 && (in.p[1] & 8));
+    if (!lazy) return false;
+    in.p += len;
+  }
+  return true;
+}
 }  // namespace
 
 WriterThread::WriterThread(Config config, std::function<void()> notify)
@@ -205,8 +220,10 @@ void WriterThread::settleWaiters(bool closing) {
 }
 
 void WriterThread::commitGroup(std::vector<Job*>& writes) {
+  bool lazy = true;
+  for (Job* job : writes) lazy = lazy && lazyJob(job->input);
   MDB_txn* txn;
-  int rc = mdb_txn_begin(env_, nullptr, 0, &txn);
+  int rc = mdb_txn_begin(env_, nullptr, lazy ? MDB_NOMETASYNC : 0, &txn);
   Status s = Status::Lmdb(rc, "begin");
   WriteState next;
   uint8_t at[12];

@@ -54,6 +54,10 @@ class WriterThread {
  private:
   void run();
   Status openEnv();
+  // Lazy commits: a group made only of APPLY requests and RAFT_APPENDs flagged lazy commits with
+  // MDB_NOMETASYNC (one fdatasync instead of two). An OS crash may then undo that last commit,
+  // never tear it: what it held (applied entries, a commit index) is rebuilt from the durable
+  // Raft log. A process crash loses nothing.
   void commitGroup(std::vector<Job*>& writes);
   // Runs one request in its own transaction; its result (or error form) goes to `out`.
   Status runAlone(Reader& in, Writer& out);

@@ -291,6 +291,27 @@ test('DurableStorage: everything survives close and reopen', async () => {
   }
 });
 
+test('DurableStorage: a lazy persist (commit index only) is stored like any other, alone or grouped with a durable one', async () => {
+  const dir = await tempDir();
+  let store = await open(dir);
+  let d = new DurableStorage(store.raftLog());
+  await d.persist({ hardState: { term: 2, vote: 1, commit: 0 }, entries: ents(1, [1, 2, 2]) });
+  await d.persist({ hardState: { term: 2, vote: 1, commit: 2 }, lazy: true });
+  assert.deepEqual(d.initialState().hardState, { term: 2, vote: 1, commit: 2 });
+  // In one group with a durable write, the group is durable; both land.
+  await Promise.all([d.persist({ hardState: { term: 2, vote: 1, commit: 3 }, lazy: true }), store.put('k', 'v')]);
+  await store.close();
+  store = await open(dir);
+  try {
+    d = new DurableStorage(store.raftLog());
+    assert.deepEqual(d.initialState().hardState, { term: 2, vote: 1, commit: 3 });
+    assert.equal(d.lastIndex(), 3);
+    assert.equal(store.get('k')?.value.toString(), 'v');
+  } finally {
+    await store.close();
+  }
+});
+
 test('DurableStorage: raft writes do not move the MVCC revision and share a batch with puts', async () => {
   const store = await open(await tempDir());
   try {

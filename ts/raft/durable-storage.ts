@@ -89,9 +89,10 @@ export class DurableStorage implements LogStorage {
    * Persists a Ready, all or nothing in one durable commit: a snapshot (replacing the log when
    * newer than the stored one), then entries (replacing any conflicting suffix), and the hard state.
    */
-  persist(p: { hardState?: HardState | undefined; snapshot?: Snapshot | undefined; entries?: readonly Entry[] | undefined }): Promise<void> {
+  persist(p: { hardState?: HardState | undefined; snapshot?: Snapshot | undefined; entries?: readonly Entry[] | undefined; lazy?: boolean }): Promise<void> {
     const s = p.snapshot;
     return this.written(this.log.persist({
+      ...(p.lazy ? { lazy: true } : {}),
       ...(p.hardState ? { hardState: p.hardState } : {}),
       ...(s ? { snapshot: { index: s.meta.index, term: s.meta.term, confState: encodeConfState(s.meta.confState) } } : {}),
       entries: p.entries ?? [],

@@ -83,6 +83,8 @@ export class Member {
   private confirmed: ReadRound[] = [];
   private roundSeq = 0;
   private leader: NodeId = 0;
+  /** The last hard state handed to storage (term and vote must be durable before votes go out). */
+  private durableHs = { term: 0, vote: 0, commit: 0 };
   private failure: Error | undefined;
   private fatal: (err: Error) => void = () => {};
 
@@ -121,6 +123,7 @@ export class Member {
       await this.storage.applySnapshot({ meta: { index: 1, term: 1, confState }, data: new Uint8Array() });
     }
     this.applied = this.store.applied().index;
+    this.durableHs = this.storage.initialState().hardState;
     // Raft replays every committed entry after its snapshot; the store skips those it has applied
     // (membership changes are applied to Raft again, as etcd does).
     this.raft = new Raft({
@@ -390,9 +393,15 @@ export class Member {
     }
     // The leader may send its appends while it writes its own copy (Raft §10.2.1).
     this.transport.send(rd.messages);
-    const persisting = rd.hardState || rd.entries.length > 0 || rd.snapshot
-      ? this.storage.persist({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot })
+    // Only the commit index moved: nothing Raft relies on must be durable yet (a lost commit index
+    // is learned again), and the applied entries that ride along are rebuilt from the log after an
+    // OS crash. Such commits need one fdatasync instead of two.
+    const hs = rd.hardState;
+    const lazy = rd.entries.length === 0 && !rd.snapshot && (!hs || (hs.term === this.durableHs.term && hs.vote === this.durableHs.vote));
+    const persisting = hs || rd.entries.length > 0 || rd.snapshot
+      ? this.storage.persist({ hardState: hs, entries: rd.entries, snapshot: rd.snapshot, lazy })
       : undefined;
+    if (hs) this.durableHs = hs;
     // Committed entries go down in the same turn, so the same group commit carries them.
     const applying = rd.committedEntries.length > 0 ? this.apply(rd.committedEntries) : undefined;
     if (persisting) await persisting;

@@ -48,6 +48,12 @@ export interface RaftPersist {
   snapshot?: RaftLogSnapshotMeta;
   /** Consecutive indices; replace any stored suffix from the first one on. */
   entries?: readonly RaftLogEntry[];
+  /**
+   * Nothing here needs to be durable now (only the commit index moved, say): the commit may use
+   * one fdatasync instead of two, and an OS crash may undo it (whole, never torn). The promise
+   * still resolves after the commit. Ignored when other writes in the same group need durability.
+   */
+  lazy?: boolean;
 }
 
 /** raftTerm/raftEntries answers for an index below the snapshot / past the last entry. */
@@ -57,6 +63,7 @@ export const RAFT_UNAVAILABLE = -2;
 const HAS_HARD_STATE = 1;
 const HAS_SNAPSHOT = 2;
 const HAS_ENTRIES = 4;
+const LAZY = 8;
 
 type Submit = <T>(encode: (e: Encoder) => void, decode: (d: Decoder) => T) => Promise<T>;
 
@@ -101,7 +108,7 @@ export class RaftLog {
       return this.submit(
         (e) => {
           e.u8(RequestKind.RaftAppend);
-          e.u8((hs ? HAS_HARD_STATE : 0) | (snap ? HAS_SNAPSHOT : 0) | (ents.length > 0 ? HAS_ENTRIES : 0));
+          e.u8((hs ? HAS_HARD_STATE : 0) | (snap ? HAS_SNAPSHOT : 0) | (ents.length > 0 ? HAS_ENTRIES : 0) | (p.lazy ? LAZY : 0));
           if (hs) {
             e.u64(hs.term);
             e.u64(hs.vote);
