@@ -505,3 +505,25 @@ describe('lease reads (§6.4.1)', () => {
     assert.deepEqual(c.queue.filter((m) => m.type === MessageType.Heartbeat), [], 'no heartbeat round was needed');
   });
 });
+
+describe('sending while a Ready is written (§10.2.1)', () => {
+  it("takeMessages hands out a leader's new appends at once; the next Ready does not repeat them", () => {
+    const c = new Cluster([1, 2, 3]);
+    c.campaign(1);
+    const leader = c.get(1);
+    leader.propose(Buffer.from('a'));
+    const rd = leader.ready(); // being written: the driver may not call ready() again yet
+    assert.equal(rd.entries.length, 1);
+    leader.propose(Buffer.from('b'));
+    const early = leader.takeMessages();
+    const apps = early.filter((m) => m.type === MessageType.App);
+    assert.deepEqual(apps.map((m) => m.to).sort(), [2, 3]);
+    for (const m of apps) assert.deepEqual(m.entries.map((e) => Buffer.from(e.data).toString()), ['b']);
+    assert.deepEqual(leader.takeMessages(), [], 'taken once');
+    leader.advance(rd);
+    const next = leader.ready();
+    assert.deepEqual(next.entries.map((e) => Buffer.from(e.data).toString()), ['b'], 'still to persist');
+    assert.equal(next.messages.filter((m) => m.type === MessageType.App && m.entries.some((e) => Buffer.from(e.data).toString() === 'b')).length, 0);
+    assert.equal(next.messagesAfterPersist.length, 0);
+  });
+});

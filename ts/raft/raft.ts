@@ -258,6 +258,17 @@ export class Raft {
     return rd;
   }
 
+  /**
+   * The messages that need nothing persisted first (what the next Ready's `messages` would hold),
+   * taken now: a driver busy with a Ready sends a leader's new appends and heartbeats at once
+   * instead of after that Ready's write (Raft thesis §10.2.1). Never messagesAfterPersist.
+   */
+  takeMessages(): Message[] {
+    const m = this.msgs;
+    this.msgs = [];
+    return m;
+  }
+
   /** The Ready `rd` is done: its state is durable and its committed entries applied. */
   advance(rd: Ready): void {
     if (rd.hardState) this.prevHardState = rd.hardState;

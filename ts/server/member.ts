@@ -72,6 +72,7 @@ export class Member {
   private stopped = false;
   private busy = false;
   private scheduled = false;
+  private earlyQueued = false;
   /** The store's applied index (what reads see). */
   private applied = 0;
   /** Local proposals without a client identity get this client id. */
@@ -356,9 +357,24 @@ export class Member {
   }
 
   private schedule(): void {
+    if (this.busy && !this.halted) return this.sendEarly();
     if (this.scheduled || this.busy || this.halted) return;
     this.scheduled = true;
     setImmediate(this.run);
+  }
+
+  /**
+   * While a Ready is being written, what Raft wants to send that needs no write (a leader's appends
+   * of new proposals, heartbeats, responses to them) goes out once per turn rather than after the
+   * write, so followers write in parallel with the leader.
+   */
+  private sendEarly(): void {
+    if (this.earlyQueued) return;
+    this.earlyQueued = true;
+    setImmediate(() => {
+      this.earlyQueued = false;
+      if (this.busy && !this.halted) this.transport.send(this.raft.takeMessages());
+    });
   }
 
   private readonly run = async (): Promise<void> => {
