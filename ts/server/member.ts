@@ -10,7 +10,8 @@
  */
 import { AxisError, ErrorCode, isAxisError } from '../errors/index.js';
 import { Raft } from '../raft/raft.js';
-import { DurableStorage, encodeConfState } from '../raft/durable-storage.js';
+import { DurableStorage, decodeConfState, encodeConfState } from '../raft/durable-storage.js';
+import type { LogStorage } from '../raft/storage.js';
 import { decodeConfChange } from '../raft/confchange.js';
 import { type ConfState, type Entry, EntryType, type Message, type NodeId, type Ready, Role, emptyConfState } from '../raft/types.js';
 import { open, type ApplyEntry, type Store } from '../storage/index.js';
@@ -123,13 +124,28 @@ export class Member {
       const confState: ConfState = { ...emptyConfState(), voters };
       await this.storage.applySnapshot({ meta: { index: 1, term: 1, confState }, data: new Uint8Array() });
     }
-    this.applied = this.store.applied().index;
+    const applied = this.store.applied();
+    this.applied = applied.index;
     this.durableHs = this.storage.initialState().hardState;
-    // Raft replays every committed entry after its snapshot; the store skips those it has applied
-    // (membership changes are applied to Raft again, as etcd does).
+    // Raft starts from what the store has applied: the membership as of that index is the last one
+    // applied (kept with the applied index) or, if none was, the snapshot's. So a restart does not
+    // re-read the log, however long.
+    const storage = this.storage;
+    const snapIndex = storage.snapshot().meta.index;
+    const startAt = Math.max(applied.index, snapIndex);
+    const confState = applied.conf && applied.index > snapIndex ? decodeConfState(applied.conf) : storage.initialState().confState;
+    const start: LogStorage = {
+      initialState: () => ({ hardState: storage.initialState().hardState, confState }),
+      entries: (lo, hi, max) => storage.entries(lo, hi, max),
+      term: (i) => storage.term(i),
+      firstIndex: () => storage.firstIndex(),
+      lastIndex: () => storage.lastIndex(),
+      snapshot: () => storage.snapshot(),
+    };
     this.raft = new Raft({
       id: this.id,
-      storage: this.storage,
+      storage: start,
+      applied: startAt,
       electionTick: this.config.electionTicks,
       heartbeatTick: this.config.heartbeatTicks,
       random: Math.random,
@@ -447,9 +463,8 @@ export class Member {
     const batch: ApplyEntry[] = [];
     const keys: (string | undefined)[] = [];
     for (const e of entries) {
-      const isConf = e.type === EntryType.ConfChange;
-      const cs = isConf ? this.raft.applyConfChange(decodeConfChange(e.data)) : undefined;
-      if (e.index <= this.applied) continue; // applied to the store before a restart
+      if (e.index <= this.applied) continue; // Raft starts at the applied index: not expected
+      const cs = e.type === EntryType.ConfChange ? this.raft.applyConfChange(decodeConfChange(e.data)) : undefined;
       if (cs) {
         batch.push({ index: e.index, term: e.term, conf: encodeConfState(cs) });
         keys.push(undefined);
