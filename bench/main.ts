@@ -1,43 +1,75 @@
 /**
- * `npm run bench`: Axis embedded vs raw lmdb-js, same machine, same workload
- * (8-byte keys, 256-byte values, durable writes).
+ * `npm run bench`: two sections, both run by default.
  *
- *   node dist/bench/main.js [--quick] [--only <figure>]
+ * - embedded: Axis embedded vs raw lmdb-js, same machine, same workload (8-byte keys, 256-byte
+ *   values, durable writes). Figures 1 get, 2 get-old, 3 batch-write, 4 single-write, 5 range, 6 open.
+ * - cluster: a real 3-member cluster (three `axis serve` processes on 127.0.0.1, durable writes,
+ *   default ticks) and a client in this process. Figures 7 put-latency, 8 put-throughput,
+ *   9 get-linearizable, 10 get-serializable (bench/cluster.ts).
  *
- * Figures: 1 get, 2 get-old, 3 batch-write, 4 single-write, 5 range, 6 open.
- * Prints a table (and its Markdown) and writes bench/results/<YYYY-MM-DD>-embedded.json
- * (a --quick or --only run writes …-embedded-quick.json / …-embedded-only-<figure>.json instead).
+ *   node dist/bench/main.js [--quick] [--only <section|figure>] [--profile]
+ *
+ * Prints each section's table (and its Markdown) and writes bench/results/<YYYY-MM-DD>-embedded.json
+ * and …-cluster.json (a --quick, --only <figure> or --profile run writes …-<section>-quick.json /
+ * …-<section>-only-<figure>.json / …-cluster-profile.json instead).
  */
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import {
+  CLUSTER_FIGURES, CLUSTER_FIRST_NUMBER, ClusterBench, TARGETS, type ClusterFigure, describeProfile, killClusterChildren,
+  profileDirectory, summarizeProfiles, type ProfileSummary,
+} from './cluster.js';
 import { Embedded, FIGURES, sinkValue, type FigureName } from './embedded.js';
-import { machine, markdownTable, methods, terminalTable, today, writeJson, type Row } from './report.js';
-import { FULL, KEY_BYTES, QUICK, Scratch, VALUE_BYTES, benchmarkVersion, secondsSince, now } from './util.js';
+import { machine, markdownTable, methods, terminalTable, today, writeJson, type Machine, type Row } from './report.js';
+import { FULL, KEY_BYTES, QUICK, Scratch, VALUE_BYTES, benchmarkVersion, secondsSince, now, type Config } from './util.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
+const SECTIONS = ['embedded', 'cluster'] as const;
+type Section = (typeof SECTIONS)[number];
+
+interface Args {
+  quick: boolean;
+  /** Sections to run (both by default). */
+  sections: Section[];
+  /** One figure only (its section's). */
+  figure?: FigureName | ClusterFigure;
+  profile: boolean;
+  /** Count the cluster members' syscalls with perf (when it works). */
+  perf: boolean;
+}
+
+const ALL_FIGURES: readonly (FigureName | ClusterFigure)[] = [...FIGURES, ...CLUSTER_FIGURES];
+
 function usage(): string {
   return [
-    'usage: node dist/bench/main.js [--quick] [--only <figure>]',
-    '  --quick          small counts, a smoke run of a few seconds',
-    '  --only <figure>  run one figure: ' + FIGURES.map((f, i) => `${i + 1}|${f}`).join(', '),
+    'usage: node dist/bench/main.js [--quick] [--only <section|figure>] [--profile] [--no-perf]',
+    '  --quick          small counts, a smoke run',
+    `  --only <x>       run one section (${SECTIONS.join(', ')}) or one figure: ` + ALL_FIGURES.map((f, i) => `${i + 1}|${f}`).join(', '),
+    '  --profile        cluster section: start the members with --cpu-prof and summarize where each',
+    '                   figure\'s time went (profiles kept under the OS temp dir; numbers are perturbed)',
+    '  --no-perf        cluster section: do not count the members\' syscalls with `perf stat`',
   ].join('\n');
 }
 
-function parseArgs(argv: string[]): { quick: boolean; only?: FigureName } {
+function parseArgs(argv: string[]): Args {
   let quick = false;
-  let only: FigureName | undefined;
+  let profile = false;
+  let perf = true;
+  let only: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--quick') {
       quick = true;
+    } else if (a === '--profile') {
+      profile = true;
+    } else if (a === '--no-perf') {
+      perf = false;
     } else if (a === '--only' || a.startsWith('--only=')) {
-      const v = a === '--only' ? argv[++i] : a.slice('--only='.length);
-      const byNumber = v !== undefined && /^[1-6]$/.test(v) ? FIGURES[Number(v) - 1] : undefined;
-      const name = byNumber ?? FIGURES.find((f) => f === v);
-      if (!name) throw new Error(`--only needs one of ${FIGURES.join(', ')} (or 1-6), got ${String(v)}\n${usage()}`);
-      only = name;
+      only = a === '--only' ? argv[++i] : a.slice('--only='.length);
+      if (only === undefined) throw new Error(`--only needs a section or figure\n${usage()}`);
     } else if (a === '--help' || a === '-h') {
       console.log(usage());
       process.exit(0);
@@ -45,7 +77,21 @@ function parseArgs(argv: string[]): { quick: boolean; only?: FigureName } {
       throw new Error(`unknown argument ${a}\n${usage()}`);
     }
   }
-  return { quick, only };
+  let sections: Section[] = [...SECTIONS];
+  let figure: FigureName | ClusterFigure | undefined;
+  if (only !== undefined) {
+    if ((SECTIONS as readonly string[]).includes(only)) {
+      sections = [only as Section];
+    } else {
+      const byNumber = /^\d{1,2}$/.test(only) ? ALL_FIGURES[Number(only) - 1] : undefined;
+      figure = byNumber ?? ALL_FIGURES.find((f) => f === only);
+      if (!figure) throw new Error(`--only needs one of ${SECTIONS.join(', ')}, ${ALL_FIGURES.join(', ')} (or 1-${ALL_FIGURES.length}), got ${only}\n${usage()}`);
+      sections = [(CLUSTER_FIGURES as readonly string[]).includes(figure) ? 'cluster' : 'embedded'];
+    }
+  }
+  if (profile && !sections.includes('cluster')) throw new Error(`--profile is for the cluster section\n${usage()}`);
+  if (profile) sections = ['cluster'];
+  return { quick, sections, figure, profile, perf };
 }
 
 function packageVersion(dir: string): string {
@@ -56,68 +102,61 @@ function packageVersion(dir: string): string {
   }
 }
 
-async function main(): Promise<number> {
-  const args = parseArgs(process.argv.slice(2));
-  const cfg = args.quick ? QUICK : FULL;
-  const figures: readonly FigureName[] = args.only ? [args.only] : FIGURES;
-  const startedAt = new Date();
-  const t0 = now();
-  const scratch = new Scratch();
-  const cleanup = (): void => {
-    try {
-      scratch.removeAll();
-    } catch {
-      // best effort: the process is leaving
-    }
-  };
-  // Bound the whole run: a hung figure must not hang the bench.
-  const watchdog = setTimeout(() => {
-    console.error(`\nbench: abandoned after ${cfg.watchdogSec}s (watchdog); scratch data removed`);
-    cleanup();
-    process.exit(3);
-  }, cfg.watchdogSec * 1000);
-  watchdog.unref();
-  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(sig, () => {
-      cleanup();
-      process.exit(130);
-    });
+/** The commit measured, and the files outside bench/ that differed from it (others edit the tree while benches run). */
+function gitState(): { head: string; dirty: string[] } {
+  try {
+    const head = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: root, encoding: 'utf8', timeout: 10_000 }).trim();
+    const dirty = execFileSync('git', ['status', '--short'], { cwd: root, encoding: 'utf8', timeout: 10_000 })
+      .split('\n').filter((l) => l.trim() && !/^.. bench\//.test(l)).map((l) => l.trim());
+    return { head, dirty };
+  } catch {
+    return { head: 'unknown', dirty: [] };
   }
+}
 
-  const m = machine();
-  console.log(`axis-kv embedded bench (${cfg.mode}${args.only ? `, only ${args.only}` : ''})`);
-  console.log(`machine: ${m.cpu}, ${m.cores} cores, ${m.totalMemoryGB} GiB, node ${m.node}, ${m.platform} ${m.release}`);
-  console.log(`workload: ${KEY_BYTES}-byte keys, ${VALUE_BYTES}-byte values; Axis durability 'sync'; lmdb-js default options; data under ${scratch.root}`);
+function versions(): Record<string, unknown> {
+  return {
+    git: gitState(),
+    axis: packageVersion(root),
+    lmdb: packageVersion(path.join(root, 'node_modules', 'lmdb')),
+    zeromq: packageVersion(path.join(root, 'node_modules', 'zeromq')),
+    protobufjs: packageVersion(path.join(root, 'node_modules', 'protobufjs')),
+    benchmark: benchmarkVersion,
+    node: process.version,
+  };
+}
 
-  const bench = new Embedded(cfg, scratch, (line) => console.log(line));
+/** The figure runs of one section: prints each row as it comes, collects rows and errors. */
+async function runFigures<F extends string>(
+  figures: readonly F[],
+  number: (f: F) => number,
+  run: (f: F) => Promise<Row[]>,
+): Promise<{ rows: Row[]; errors: { figure: string; error: string }[] }> {
   const rows: Row[] = [];
   const errors: { figure: string; error: string }[] = [];
-  try {
-    for (const f of figures) {
-      const tf = now();
-      console.log(`» ${FIGURES.indexOf(f) + 1}. ${f}`);
-      try {
-        const r = await bench.run(f);
-        rows.push(...r);
-        for (const x of r) {
-          const ratio = x.ratio === undefined ? '' : `  ratio ${x.ratio.toFixed(2)}`;
-          console.log(`  ${x.id}: Axis ${x.axis.toFixed(x.axis < 100 ? 3 : 0)} ${x.unit}` +
-            (x.baseline === undefined ? '' : `, baseline ${x.baseline.toFixed(x.baseline < 100 ? 3 : 0)} ${x.unit}`) + ratio);
-        }
-      } catch (err) {
-        const msg = err instanceof Error ? (err.stack ?? err.message) : String(err);
-        errors.push({ figure: f, error: msg });
-        console.error(`  FAILED: ${msg}`);
+  for (const f of figures) {
+    const tf = now();
+    console.log(`» ${number(f)}. ${f}`);
+    try {
+      const r = await run(f);
+      rows.push(...r);
+      for (const x of r) {
+        const ratio = x.ratio === undefined ? '' : `  ratio ${x.ratio.toFixed(2)}`;
+        const met = x.ok === undefined ? '' : x.target?.of === 'value' ? `  target ${x.target.cmp} ${x.target.value}: ${x.ok ? 'met' : 'NOT MET'}` : '';
+        console.log(`  ${x.id}: Axis ${x.axis.toFixed(x.axis < 100 ? 3 : 0)} ${x.unit}` +
+          (x.baseline === undefined ? '' : `, baseline ${x.baseline.toFixed(x.baseline < 100 ? 3 : 0)} ${x.unit}`) + ratio + met);
       }
-      console.log(`  (${secondsSince(tf).toFixed(1)}s)`);
+    } catch (err) {
+      const msg = err instanceof Error ? (err.stack ?? err.message) : String(err);
+      errors.push({ figure: f, error: msg });
+      console.error(`  FAILED: ${msg}`);
     }
-  } finally {
-    await bench.close().catch((err: unknown) => errors.push({ figure: 'close', error: String(err) }));
-    cleanup();
-    clearTimeout(watchdog);
+    console.log(`  (${secondsSince(tf).toFixed(1)}s)`);
   }
+  return { rows, errors };
+}
 
-  const duration = secondsSince(t0);
+function printTables(rows: Row[], m: Machine): string {
   const md = markdownTable(rows);
   console.log('');
   console.log(terminalTable(rows));
@@ -129,29 +168,47 @@ async function main(): Promise<number> {
   console.log('');
   console.log(md);
   console.log('');
+  return md;
+}
 
-  const suffix = args.quick || args.only ? `-${[args.quick ? 'quick' : '', args.only ? `only-${args.only}` : ''].filter(Boolean).join('-')}` : '';
-  const file = path.join(root, 'bench', 'results', `${today()}-embedded${suffix}.json`);
+function suffix(args: Args, section: Section): string {
+  const parts = [args.quick ? 'quick' : '', args.figure ? `only-${args.figure}` : '', args.profile && section === 'cluster' ? 'profile' : '', !args.perf && section === 'cluster' ? 'no-perf' : ''];
+  const s = parts.filter(Boolean).join('-');
+  return s ? `-${s}` : '';
+}
+
+async function embeddedSection(args: Args, cfg: Config, scratch: Scratch, m: Machine): Promise<number> {
+  const figures: readonly FigureName[] = args.figure ? [args.figure as FigureName] : FIGURES;
+  const startedAt = new Date();
+  const t0 = now();
+  console.log(`axis-kv embedded bench (${cfg.mode}${args.figure ? `, only ${args.figure}` : ''})`);
+  console.log(`workload: ${KEY_BYTES}-byte keys, ${VALUE_BYTES}-byte values; Axis durability 'sync'; lmdb-js default options; data under ${scratch.root}`);
+  const bench = new Embedded(cfg, scratch, (line) => console.log(line));
+  let res: Awaited<ReturnType<typeof runFigures>>;
+  try {
+    res = await runFigures(figures, (f) => FIGURES.indexOf(f) + 1, (f) => bench.run(f));
+  } finally {
+    await bench.close().catch((err: unknown) => console.error(`embedded close: ${String(err)}`));
+  }
+  const { rows, errors } = res;
+  const duration = secondsSince(t0);
+  const md = printTables(rows, m);
+  const file = path.join(root, 'bench', 'results', `${today()}-embedded${suffix(args, 'embedded')}.json`);
   writeJson(file, {
     bench: 'axis-kv embedded vs lmdb-js',
     date: today(),
     startedAt: startedAt.toISOString(),
     durationSeconds: Math.round(duration * 10) / 10,
     mode: cfg.mode,
-    only: args.only ?? null,
+    only: args.figure ?? null,
     machine: m,
-    versions: {
-      axis: packageVersion(root),
-      lmdb: packageVersion(path.join(root, 'node_modules', 'lmdb')),
-      benchmark: benchmarkVersion,
-      node: process.version,
-    },
+    versions: versions(),
     workload: {
       keyBytes: KEY_BYTES,
       valueBytes: VALUE_BYTES,
       axis: { durability: 'sync' },
       lmdb: 'default options (msgpack values, ordered-binary keys, overlappingSync on Linux)',
-      config: cfg,
+      config: { ...cfg, cluster: undefined },
     },
     figures: rows,
     errors,
@@ -159,11 +216,109 @@ async function main(): Promise<number> {
     sink: sinkValue(),
   });
   console.log(`wrote ${path.relative(process.cwd(), file) || file} (${duration.toFixed(1)}s in all)`);
-  if (errors.length > 0) {
-    console.error(`${errors.length} figure(s) failed: ${errors.map((e) => e.figure).join(', ')}`);
-    return 1;
+  if (errors.length > 0) console.error(`${errors.length} embedded figure(s) failed: ${errors.map((e) => e.figure).join(', ')}`);
+  return errors.length;
+}
+
+async function clusterSection(args: Args, cfg: Config, scratch: Scratch, m: Machine): Promise<number> {
+  const figures: readonly ClusterFigure[] = args.figure ? [args.figure as ClusterFigure] : CLUSTER_FIGURES;
+  const startedAt = new Date();
+  const t0 = now();
+  const profileDir = args.profile ? profileDirectory() : undefined;
+  console.log(`axis-kv cluster bench (${cfg.mode}${args.figure ? `, only ${args.figure}` : ''}${args.profile ? ', PROFILING: members run with --cpu-prof' : ''})`);
+  console.log(`workload: 3 members (axis serve) on 127.0.0.1, durability 'sync', default ticks; one client in this process; ${KEY_BYTES}-byte keys, ${VALUE_BYTES}-byte values; data under ${scratch.root}`);
+  const bench = new ClusterBench(cfg.cluster, scratch, (line) => console.log(line), { profileDir, perf: args.perf });
+  let res: Awaited<ReturnType<typeof runFigures>> = { rows: [], errors: [] };
+  try {
+    await bench.start();
+    res = await runFigures(figures, (f) => CLUSTER_FIGURES.indexOf(f) + CLUSTER_FIRST_NUMBER, (f) => bench.run(f));
+  } catch (err) {
+    const msg = err instanceof Error ? (err.stack ?? err.message) : String(err);
+    res.errors.push({ figure: 'start', error: msg });
+    console.error(`  cluster did not come up: ${msg}`);
+  } finally {
+    await bench.close().catch((err: unknown) => res.errors.push({ figure: 'close', error: String(err) }));
   }
-  return 0;
+  const { rows, errors } = res;
+  let profiles: ProfileSummary[] = [];
+  if (profileDir) {
+    profiles = summarizeProfiles(profileDir, bench.memberPids(), bench.phaseReports());
+    console.log('');
+    console.log(`CPU profiles (JS main thread of each member, cut to each figure's window; files in ${profileDir}):`);
+    for (const p of profiles) console.log(describeProfile(p).join('\n'));
+  }
+  const duration = secondsSince(t0);
+  const md = printTables(rows, m);
+  const file = path.join(root, 'bench', 'results', `${today()}-cluster${suffix(args, 'cluster')}.json`);
+  writeJson(file, {
+    bench: 'axis-kv 3-member cluster, client in the bench process',
+    date: today(),
+    startedAt: startedAt.toISOString(),
+    durationSeconds: Math.round(duration * 10) / 10,
+    mode: cfg.mode,
+    only: args.figure ?? null,
+    profiling: args.profile,
+    machine: m,
+    versions: versions(),
+    workload: {
+      keyBytes: KEY_BYTES,
+      valueBytes: VALUE_BYTES,
+      cluster: '3 members, one process each, 127.0.0.1, durability sync, tick 100 ms, election 10 ticks (defaults)',
+      client: 'connect({endpoints: all 3}) in the bench process; writes go to the leader it learns, reads round-robin over members',
+      config: cfg.cluster,
+      targets: TARGETS,
+    },
+    cluster: bench.info(),
+    figures: rows,
+    errors,
+    markdown: md,
+    profiles: profiles.length ? { dir: profileDir, summaries: profiles } : null,
+  });
+  console.log(`wrote ${path.relative(process.cwd(), file) || file} (${duration.toFixed(1)}s in all)`);
+  if (errors.length > 0) console.error(`${errors.length} cluster figure(s) failed: ${errors.map((e) => e.figure).join(', ')}`);
+  return errors.length;
+}
+
+async function main(): Promise<number> {
+  const args = parseArgs(process.argv.slice(2));
+  const cfg = args.quick ? QUICK : FULL;
+  const scratch = new Scratch();
+  const cleanup = (): void => {
+    killClusterChildren();
+    try {
+      scratch.removeAll();
+    } catch {
+      // best effort: the process is leaving
+    }
+  };
+  // Bound the whole run: a hung figure must not hang the bench.
+  const budget = (args.sections.includes('embedded') ? cfg.watchdogSec : 0) + (args.sections.includes('cluster') ? cfg.cluster.watchdogSec : 0);
+  const watchdog = setTimeout(() => {
+    console.error(`\nbench: abandoned after ${budget}s (watchdog); cluster members killed, scratch data removed`);
+    cleanup();
+    process.exit(3);
+  }, budget * 1000);
+  watchdog.unref();
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => {
+      cleanup();
+      process.exit(130);
+    });
+  }
+
+  const m = machine();
+  console.log(`machine: ${m.cpu}, ${m.cores} cores, ${m.totalMemoryGB} GiB, node ${m.node}, ${m.platform} ${m.release}`);
+  let failures = 0;
+  try {
+    for (const s of args.sections) {
+      console.log('');
+      failures += s === 'embedded' ? await embeddedSection(args, cfg, scratch, m) : await clusterSection(args, cfg, scratch, m);
+    }
+  } finally {
+    cleanup();
+    clearTimeout(watchdog);
+  }
+  return failures > 0 ? 1 : 0;
 }
 
 main().then(

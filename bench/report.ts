@@ -6,9 +6,11 @@ import path from 'node:path';
 export type Unit = 'ops/s' | 'keys/s' | 'µs' | 'ms' | 's' | 'MB';
 
 export interface Target {
-  /** The ratio must be at least (>=) or at most (<=) `value`. */
+  /** The ratio (or, with `of: 'value'`, Axis's own number) must be at least (>=) or at most (<=) `value`. */
   cmp: '>=' | '<=';
   value: number;
+  /** What the target is on: the ratio to the baseline (default) or the Axis figure itself (in the row's unit). */
+  of?: 'ratio' | 'value';
 }
 
 export interface Row {
@@ -36,7 +38,8 @@ export interface Row {
 export function row(r: Omit<Row, 'ratio' | 'ok'>): Row {
   const ratio = r.baseline === undefined || r.baseline === 0 ? undefined : r.axis / r.baseline;
   let ok: boolean | undefined;
-  if (r.target && ratio !== undefined) ok = r.target.cmp === '>=' ? ratio >= r.target.value : ratio <= r.target.value;
+  const measured = r.target?.of === 'value' ? r.axis : ratio;
+  if (r.target && measured !== undefined && Number.isFinite(measured)) ok = r.target.cmp === '>=' ? measured >= r.target.value : measured <= r.target.value;
   return { ...r, ratio, ok };
 }
 
@@ -62,8 +65,9 @@ export function formatValue(v: number | undefined, unit: Unit): string {
 }
 
 function cells(r: Row): string[] {
-  const target = r.target ? `${r.target.cmp} ${r.target.value.toFixed(2)}` : '—';
-  const status = r.ok === undefined ? (r.target ? '?' : 'info') : r.ok ? 'ok' : 'BELOW';
+  const target = !r.target ? '—' : r.target.of === 'value' ? `${r.target.cmp} ${formatValue(r.target.value, r.unit)}` : `${r.target.cmp} ${r.target.value.toFixed(2)}`;
+  const absolute = r.target?.of === 'value';
+  const status = r.ok === undefined ? (r.target ? '?' : 'info') : r.ok ? (absolute ? 'met' : 'ok') : absolute ? 'NOT MET' : 'BELOW';
   return [
     r.id,
     r.title,
