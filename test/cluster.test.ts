@@ -179,6 +179,11 @@ describe('cluster (members in one process)', { timeout: 120_000 }, () => {
       await assert.rejects(lone.put('k', 'w'), (e) => isAxisError(e) && [ErrorCode.UNAVAILABLE, ErrorCode.TIMEOUT].includes(e.code as never));
       await assert.rejects(lone.get('k'), (e) => isAxisError(e) && [ErrorCode.UNAVAILABLE, ErrorCode.TIMEOUT].includes(e.code as never));
       assert.equal((await lone.get('k', { serializable: true }))?.value.toString(), 'v');
+      // Its status says so: no leader (0, a number, not a missing field).
+      await until('the lone member to know it has no leader', 10_000, async () => (await lone.status())[0]?.leader === 0);
+      const [st] = await lone.status();
+      assert.equal(st!.role === 'leader', false);
+      for (const k of ['leader', 'raftTerm', 'commitIndex', 'appliedIndex', 'revision', 'dbSize'] as const) assert.equal(typeof st![k], 'number', k);
     });
   });
 });

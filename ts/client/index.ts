@@ -321,7 +321,23 @@ export class Client implements KV {
           this.learn(c, r);
           if (r.error || !r.status) return undefined;
           const s = r.status;
-          return { ...s, endpoint: c.endpoint, member: s.member!, members: s.members ?? [] } as MemberStatusReport;
+          // Field by field: protobufjs leaves defaults (0, '', false) on the prototype, which a spread would drop.
+          const m = (x: { id: number; name: string; peerUrl: string; clientUrl: string }) => ({ id: x.id, name: x.name, peerUrl: x.peerUrl, clientUrl: x.clientUrl });
+          return {
+            endpoint: c.endpoint,
+            member: m(s.member!),
+            members: (s.members ?? []).map(m),
+            leader: s.leader,
+            raftTerm: s.raftTerm,
+            commitIndex: s.commitIndex,
+            appliedIndex: s.appliedIndex,
+            role: s.role,
+            revision: s.revision,
+            compactRevision: s.compactRevision,
+            dbSize: s.dbSize,
+            dbSizeInUse: s.dbSizeInUse,
+            learner: s.learner,
+          };
         } catch {
           return undefined;
         }
