@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Dealer } from 'zeromq';
 import { ErrorCode, isAxisError } from '../ts/errors/index.js';
-import { API_VERSION, decodeReply, encodeRequest, type PbReply, type PbRequest } from '../ts/proto/api.js';
+import { API_VERSION, decodeReply, encodeRequest, joinFrame, splitFrame, type PbReply, type PbRequest } from '../ts/proto/api.js';
 import { MemoryNetwork } from '../ts/transport/index.js';
 import { tempDirs } from './support/fixtures.js';
 import { startCluster, type TestCluster } from './support/cluster.js';
@@ -24,21 +24,29 @@ async function withCluster(n: number, fn: (c: TestCluster, net: MemoryNetwork) =
   }
 }
 
-/** Sends raw frames to a member's client endpoint and collects the replies. */
-async function raw(endpoint: string, frames: Buffer[]): Promise<PbReply[]> {
+/** Sends raw frames to a member's client endpoint, one at a time, and collects the replies of each. */
+async function rawFrames(endpoint: string, frames: Buffer[]): Promise<PbReply[][]> {
   const d = new Dealer({ linger: 0, receiveTimeout: 5000 });
   d.connect(endpoint);
   try {
-    const out: PbReply[] = [];
+    const out: PbReply[][] = [];
     for (const f of frames) {
       await d.send(f);
       const [reply] = await d.receive();
-      out.push(decodeReply(reply!));
+      out.push(splitFrame(reply!).map(decodeReply));
     }
     return out;
   } finally {
     d.close();
   }
+}
+
+/** Sends each request in a frame of its own; one reply each. */
+async function raw(endpoint: string, requests: Buffer[]): Promise<PbReply[]> {
+  return (await rawFrames(endpoint, requests.map((r) => joinFrame([r])))).map((rs) => {
+    assert.equal(rs.length, 1);
+    return rs[0]!;
+  });
 }
 
 function request(r: Omit<PbRequest, 'version'> & { version?: number }): Buffer {
@@ -119,6 +127,15 @@ describe('cluster (members in one process)', { timeout: 120_000 }, () => {
       assert.deepEqual(replies.slice(1).map((r) => r.id), [2, 3, 4, 5, 6, 7, 8, 9], 'errors answer the request id');
       for (const r of replies) assert.ok(r.error?.message !== '', 'every error says why');
       assert.equal(replies[8]!.get!.kv!.value.toString(), '1');
+      assert.equal((await cl.prefix('', { countOnly: true })).revision, before, 'nothing changed');
+      // A frame whose framing is broken gets one error; several requests in one frame get one reply each.
+      const [first, batch] = await rawFrames(c.endpoints[0]!, [
+        Buffer.from([0xff, 0xff, 0xff, 0xff, 0x0f, 0x01]),
+        joinFrame([request({ id: 20, get: { key: Buffer.from('a') } }), request({ id: 21, status: {} }), request({ id: 22 })]),
+      ]);
+      assert.equal(first!.length, 1);
+      assert.equal(first![0]!.error?.code, ErrorCode.MALFORMED_REQUEST);
+      assert.deepEqual(batch!.map((r) => [r.id, r.error?.code ?? 'ok']).sort(), [[20, 'ok'], [21, 'ok'], [22, ErrorCode.MALFORMED_REQUEST]]);
       assert.equal((await cl.prefix('', { countOnly: true })).revision, before, 'nothing changed');
     });
   });

@@ -11,7 +11,7 @@ import { Dealer } from 'zeromq';
 import { AxisError, ErrorCode } from '../errors/index.js';
 import {
   API_VERSION, type PbReply, type PbRequest, type PbStatus, bytesOf, changesFromPb, decodeReply, deleteResultFromPb,
-  encodeRequest, endToPb, eventsFromPb, kvFromPb, putResultFromPb, putToPb, rangeOptionsToPb, rangeResultFromPb,
+  encodeRequest, endToPb, eventsFromPb, joinFrame, kvFromPb, splitFrame, putResultFromPb, putToPb, rangeOptionsToPb, rangeResultFromPb,
   txnResultFromPb, txnToPb,
 } from '../proto/api.js';
 import type {
@@ -42,6 +42,9 @@ export interface MemberStatusReport extends Omit<PbStatus, 'member' | 'members'>
   member: { id: number; name: string; peerUrl: string; clientUrl: string };
   members: { id: number; name: string; peerUrl: string; clientUrl: string }[];
 }
+
+/** Requests of one turn share a frame up to this size (a larger request goes alone). */
+const MAX_FRAME_BYTES = 1024 * 1024;
 
 /** Errors worth trying at another member (or again): the request may not have been served. */
 const RETRYABLE = new Set<string>([
@@ -88,17 +91,25 @@ class Connection {
     try {
       for await (const [frame] of s) {
         if (!frame) continue;
-        let reply: PbReply;
+        let replies: Uint8Array[];
         try {
-          reply = decodeReply(frame);
+          replies = splitFrame(frame);
         } catch {
-          continue; // not an answer we can read: the request times out and is retried
+          continue; // not answers we can read: their requests time out and are retried
         }
-        const w = this.waiting.get(reply.id);
-        if (!w) continue;
-        this.waiting.delete(reply.id);
-        clearTimeout(w.timer);
-        w.resolve(reply);
+        for (const bytes of replies) {
+          let reply: PbReply;
+          try {
+            reply = decodeReply(bytes);
+          } catch {
+            continue;
+          }
+          const w = this.waiting.get(reply.id);
+          if (!w) continue;
+          this.waiting.delete(reply.id);
+          clearTimeout(w.timer);
+          w.resolve(reply);
+        }
       }
     } catch {
       // closed
@@ -120,6 +131,7 @@ class Connection {
       }, timeoutMs);
       this.waiting.set(id, { resolve, reject, timer });
       this.out.push(frame);
+      // The first request goes at once; those queued while a send is in flight go together.
       if (!this.sending) void this.drain();
     });
   }
@@ -128,7 +140,10 @@ class Connection {
     this.sending = true;
     try {
       while (this.out.length > 0 && this.socket) {
-        const frame = this.out.shift()!;
+        let bytes = 0;
+        let n = 0;
+        while (n < this.out.length && (n === 0 || bytes + this.out[n]!.length <= MAX_FRAME_BYTES)) bytes += this.out[n++]!.length;
+        const frame = joinFrame(this.out.splice(0, n));
         const s = this.socket;
         try {
           await s.send(frame);

@@ -8,6 +8,7 @@ import type {
   ChangesResult, Compare, CompareResult, CompareTarget, DeleteResult, Event, KeyValue, PutResult, RangeOptions,
   RangeResult, RequestOp, ResponseOp, SortOrder, SortTarget, TxnRequest, TxnResult,
 } from '../storage/types.js';
+import protobuf from 'protobufjs';
 import { loadProto } from './load.js';
 
 export const API_VERSION = 1;
@@ -81,6 +82,29 @@ export const REQUEST_BODIES = ['get', 'range', 'put', 'deleteRange', 'txn', 'com
 export type RequestBody = (typeof REQUEST_BODIES)[number];
 
 // ---- frames ------------------------------------------------------------------------------------
+//
+// A ZeroMQ frame carries one or more messages, each prefixed with its length (a protobuf varint):
+// a client sends the requests of one turn together, a member the replies of one turn to one client
+// together, so a busy connection makes one send per turn instead of one per request.
+
+/** Length-prefixes each message and concatenates them into one frame. */
+export function joinFrame(messages: readonly Uint8Array[]): Buffer {
+  const w = protobuf.Writer.create();
+  for (const m of messages) w.bytes(m);
+  return Buffer.from(w.finish());
+}
+
+/** The messages of a frame; AXIS_MALFORMED_REQUEST if the framing is broken (nothing of it is served). */
+export function splitFrame(frame: Uint8Array): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  try {
+    const r = protobuf.Reader.create(frame);
+    while (r.pos < r.len) out.push(r.bytes());
+  } catch (err) {
+    throw new AxisError(ErrorCode.MALFORMED_REQUEST, `frame is not a sequence of length-prefixed messages: ${(err as Error).message}`);
+  }
+  return out;
+}
 
 export function encodeRequest(r: PbRequest): Buffer {
   return Buffer.from(RequestType.encode(r as never).finish());

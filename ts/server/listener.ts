@@ -4,13 +4,17 @@
  * dropped by ZeroMQ (ROUTER, not mandatory).
  */
 import { Router } from 'zeromq';
-import { encodeReply } from '../proto/api.js';
+import { API_VERSION, encodeReply, joinFrame, splitFrame } from '../proto/api.js';
+import { isAxisError } from '../errors/index.js';
 import type { ApiService } from './service.js';
 import { MAX_REQUEST_BYTES } from './service.js';
 
+const MAX_FRAME_BYTES = 4 * 1024 * 1024;
+
 export class ClientListener {
   private readonly router = new Router();
-  private readonly out: Buffer[][] = [];
+  /** Replies waiting to be sent, per client (identity as latin1), in order. */
+  private out = new Map<string, { identity: Buffer; replies: Buffer[]; bytes: number }>();
   private sending = false;
   private closed = false;
   private loop: Promise<void> | undefined;
@@ -35,28 +39,52 @@ export class ClientListener {
       for await (const frames of this.router) {
         const [identity, frame] = frames;
         if (!identity || !frame || frames.length !== 2) continue; // not our framing: nothing to answer
-        void this.service.handle(frame).then((reply) => this.send([identity, encodeReply(reply)]));
+        let requests: Uint8Array[];
+        try {
+          requests = splitFrame(frame);
+        } catch (err) {
+          const e = isAxisError(err) ? err : undefined;
+          this.send(identity, encodeReply({ version: API_VERSION, id: 0, error: { code: e?.code ?? 'AXIS_MALFORMED_REQUEST', message: e?.message ?? String(err) } }));
+          continue;
+        }
+        for (const r of requests) void this.service.handle(r).then((reply) => this.send(identity, encodeReply(reply)));
       }
     } catch (err) {
       if (!this.closed) process.stderr.write(`axis: client endpoint stopped receiving: ${(err as Error).message}\n`);
     }
   }
 
-  private send(frames: Buffer[]): void {
+  private send(identity: Buffer, reply: Buffer): void {
     if (this.closed) return;
-    this.out.push(frames);
+    const key = identity.toString('latin1');
+    let q = this.out.get(key);
+    if (!q) this.out.set(key, (q = { identity, replies: [], bytes: 0 }));
+    q.replies.push(reply);
+    q.bytes += reply.length;
+    // The first reply goes at once; those queued while a send is in flight go together.
     if (!this.sending) void this.drain();
   }
 
+  /** One frame per client per round, carrying every reply queued for it (up to about 4 MiB). */
   private async drain(): Promise<void> {
     this.sending = true;
     try {
-      while (this.out.length > 0 && !this.closed) {
-        const frames = this.out.shift()!;
-        try {
-          await this.router.send(frames);
-        } catch (err) {
-          if (!this.closed) process.stderr.write(`axis: reply not sent: ${(err as Error).message}\n`);
+      while (this.out.size > 0 && !this.closed) {
+        const round = this.out;
+        this.out = new Map();
+        for (const q of round.values()) {
+          let at = 0;
+          while (at < q.replies.length && !this.closed) {
+            let bytes = 0;
+            let end = at;
+            while (end < q.replies.length && (end === at || bytes + q.replies[end]!.length <= MAX_FRAME_BYTES)) bytes += q.replies[end++]!.length;
+            try {
+              await this.router.send([q.identity, joinFrame(q.replies.slice(at, end))]);
+            } catch (err) {
+              if (!this.closed) process.stderr.write(`axis: reply not sent: ${(err as Error).message}\n`);
+            }
+            at = end;
+          }
         }
       }
     } finally {
