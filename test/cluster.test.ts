@@ -24,16 +24,23 @@ async function withCluster(n: number, fn: (c: TestCluster, net: MemoryNetwork) =
   }
 }
 
-/** Sends raw frames to a member's client endpoint, one at a time, and collects the replies of each. */
-async function rawFrames(endpoint: string, frames: Buffer[]): Promise<PbReply[][]> {
+/**
+ * Sends raw frames to a member's client endpoint, one at a time, and collects `expect[i]` replies
+ * to frame i (one by default; they may come in one frame or several).
+ */
+async function rawFrames(endpoint: string, frames: Buffer[], expect: number[] = []): Promise<PbReply[][]> {
   const d = new Dealer({ linger: 0, receiveTimeout: 5000 });
   d.connect(endpoint);
   try {
     const out: PbReply[][] = [];
-    for (const f of frames) {
+    for (const [i, f] of frames.entries()) {
       await d.send(f);
-      const [reply] = await d.receive();
-      out.push(splitFrame(reply!).map(decodeReply));
+      const replies: PbReply[] = [];
+      while (replies.length < (expect[i] ?? 1)) {
+        const [reply] = await d.receive();
+        replies.push(...splitFrame(reply!).map(decodeReply));
+      }
+      out.push(replies);
     }
     return out;
   } finally {
@@ -132,7 +139,7 @@ describe('cluster (members in one process)', { timeout: 120_000 }, () => {
       const [first, batch] = await rawFrames(c.endpoints[0]!, [
         Buffer.from([0xff, 0xff, 0xff, 0xff, 0x0f, 0x01]),
         joinFrame([request({ id: 20, get: { key: Buffer.from('a') } }), request({ id: 21, status: {} }), request({ id: 22 })]),
-      ]);
+      ], [1, 3]);
       assert.equal(first!.length, 1);
       assert.equal(first![0]!.error?.code, ErrorCode.MALFORMED_REQUEST);
       assert.deepEqual(batch!.map((r) => [r.id, r.error?.code ?? 'ok']).sort(), [[20, 'ok'], [21, 'ok'], [22, ErrorCode.MALFORMED_REQUEST]]);
