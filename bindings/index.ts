@@ -43,6 +43,8 @@ export interface NativeStore extends NativeView {
   waitCompaction(floor: number): Promise<void>;
   snapshot(): NativeSnapshot;
   status(): NativeStatus;
+  /** The latest revision (cheap: status() also walks LMDB's free list). */
+  revision(): number;
   close(): Promise<void>;
 }
 

@@ -32,6 +32,7 @@ Napi::Function Store::Init(Napi::Env env) {
                          InstanceMethod<&Store::WaitCompaction>("waitCompaction"),
                          InstanceMethod<&Store::TakeSnapshot>("snapshot"),
                          InstanceMethod<&Store::Status_>("status"),
+                         InstanceMethod<&Store::Revision>("revision"),
                          InstanceMethod<&Store::Close>("close"),
                      });
 }
@@ -270,6 +271,14 @@ Napi::Value Store::TakeSnapshot(const Napi::CallbackInfo& info) {
   if (env.IsExceptionPending()) return env.Undefined();
   snapshots_.insert(Snapshot::Unwrap(snap));
   return snap;
+}
+
+// The latest revision alone: status() without its free-list walk.
+Napi::Value Store::Revision(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  View* v = latest(env);
+  if (!v) return env.Undefined();
+  return Napi::Number::New(env, static_cast<double>(v->rev));
 }
 
 Napi::Value Store::Status_(const Napi::CallbackInfo& info) {

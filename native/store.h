@@ -50,6 +50,7 @@ class Store : public Napi::ObjectWrap<Store> {
   Napi::Value WaitCompaction(const Napi::CallbackInfo& info);
   Napi::Value TakeSnapshot(const Napi::CallbackInfo& info);
   Napi::Value Status_(const Napi::CallbackInfo& info);
+  Napi::Value Revision(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
 
   Napi::Promise enqueue(Napi::Env env, Job* job);

@@ -6,6 +6,8 @@ import { after, describe, it } from 'node:test';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import assert from 'node:assert/strict';
+import { ErrorCode, isAxisError } from '../ts/errors/index.js';
 import { open } from '../ts/storage/index.js';
 import { kvSuite } from './support/kv-suite.js';
 import { openModel } from './support/model-store.js';
@@ -95,4 +97,17 @@ describe('native Store vs the model, writes issued in bursts', () => {
       }
     });
   }
+});
+
+describe('native Store: revision()', () => {
+  it('is the latest revision, as status() tells it, and fails once closed', async () => {
+    const s = await fresh();
+    assert.equal(s.revision(), 1);
+    await s.put('a', '1');
+    await s.txn({ success: [{ put: { key: 'b', value: '1' } }, { put: { key: 'c', value: '1' } }] });
+    assert.equal(s.revision(), 3);
+    assert.equal(s.revision(), s.status().revision);
+    await s.close();
+    assert.throws(() => s.revision(), (e) => isAxisError(e, ErrorCode.CLOSED));
+  });
 });

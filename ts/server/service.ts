@@ -50,7 +50,7 @@ export class ApiService {
     return {
       clusterId: this.member.clusterId,
       memberId: this.member.id,
-      revision: this.member.store.status().revision,
+      revision: this.member.store.revision(),
       raftTerm: this.member.term,
       leader: this.member.leaderId,
     };

@@ -244,6 +244,12 @@ export class Store extends ViewReader implements KV {
     return this.native.status();
   }
 
+  /** The latest revision: `status().revision`, without the rest of status()'s work. */
+  revision(): number {
+    this.check();
+    return this.native.revision();
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
