@@ -24,6 +24,55 @@ Status dropRecord(MDB_txn* txn, const Dbs& dbs, const uint8_t key[16], uint64_t 
   return Status::Ok();
 }
 
+// Per client, the highest floor it has sent is kept under seq UINT64_MAX (value: u64 floor): a
+// request below it was answered already, so a late copy of it (its record pruned) is refused rather
+// than applied again. The floor goes when the client's last record ages out.
+constexpr uint64_t kFloorSeq = UINT64_MAX;
+
+Status readFloor(MDB_txn* txn, const Dbs& dbs, uint64_t client, uint64_t& floor) {
+  uint8_t kb[16];
+  dedupKey(kb, client, kFloorSeq);
+  MDB_val k{16, kb}, v;
+  floor = 0;
+  int rc = mdb_get(txn, dbs.dedup, &k, &v);
+  if (rc == MDB_NOTFOUND) return Status::Ok();
+  AXIS_MDB(rc, "dedup: read floor");
+  if (v.mv_size != 8) return corruptDedup();
+  floor = getLE64(static_cast<const uint8_t*>(v.mv_data));
+  return Status::Ok();
+}
+
+Status writeFloor(MDB_txn* txn, const Dbs& dbs, uint64_t client, uint64_t floor) {
+  uint8_t kb[16];
+  dedupKey(kb, client, kFloorSeq);
+  MDB_val k{16, kb}, v{8, &floor};
+  AXIS_MDB(mdb_put(txn, dbs.dedup, &k, &v, 0), "dedup: write floor");
+  return Status::Ok();
+}
+
+// Drops the client's floor once it has no records left.
+Status dropFloorIfIdle(MDB_txn* txn, const Dbs& dbs, uint64_t client) {
+  MDB_cursor* c = nullptr;
+  AXIS_MDB(mdb_cursor_open(txn, dbs.dedup, &c), "dedup: open cursor");
+  uint8_t start[16];
+  dedupKey(start, client, 0);
+  MDB_val k{16, start}, v;
+  int rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+  bool idle = rc == MDB_NOTFOUND ||
+              (rc == MDB_SUCCESS && k.mv_size == 16 &&
+               (getBE64(static_cast<const uint8_t*>(k.mv_data)) != client ||
+                getBE64(static_cast<const uint8_t*>(k.mv_data) + 8) == kFloorSeq));
+  mdb_cursor_close(c);
+  if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) return Status::Lmdb(rc, "dedup: seek client");
+  if (!idle) return Status::Ok();
+  uint8_t kb[16];
+  dedupKey(kb, client, kFloorSeq);
+  MDB_val fk{16, kb};
+  rc = mdb_del(txn, dbs.dedup, &fk, nullptr);
+  if (rc != MDB_NOTFOUND) AXIS_MDB(rc, "dedup: drop floor");
+  return Status::Ok();
+}
+
 // The client's records with seq < floor: it has their answers.
 Status pruneBelowFloor(MDB_txn* txn, const Dbs& dbs, uint64_t client, uint64_t floor) {
   if (floor == 0) return Status::Ok();
@@ -76,6 +125,7 @@ Status pruneByAge(MDB_txn* txn, const Dbs& dbs, uint64_t index, uint64_t horizon
     uint8_t key[16];
     memcpy(key, v.mv_data, 16);
     s = dropRecord(txn, dbs, key, recIndex);
+    if (s.ok()) s = dropFloorIfIdle(txn, dbs, getBE64(key));
     if (!s.ok()) break;
   }
   mdb_cursor_close(c);
@@ -163,6 +213,9 @@ Status markApplied(MDB_txn* txn, const Dbs& dbs, const ApplyEntry& e, const uint
     AXIS_MDB(mdb_put(txn, dbs.dedupage, &ik, &iv, 0), "dedup: write age entry");
   }
   AXIS_TRY(pruneBelowFloor(txn, dbs, e.client, e.floor));
+  uint64_t stored;
+  AXIS_TRY(readFloor(txn, dbs, e.client, stored));
+  if (e.floor > stored) AXIS_TRY(writeFloor(txn, dbs, e.client, e.floor));
   return pruneByAge(txn, dbs, e.index, e.horizon);
 }
 
@@ -195,7 +248,13 @@ Status Apply::entry(Reader& in, Writer& out) {
   } else if (e.hasRequest()) {
     bool found;
     AXIS_TRY(dedupFind(txn_, dbs_, e.client, e.seq, out, found));
-    if (!found) {
+    uint64_t floor = 0;
+    if (!found) AXIS_TRY(readFloor(txn_, dbs_, e.client, floor));
+    if (!found && e.seq < floor) {
+      // A late copy of a request whose answer the client has (it said so) and whose record is gone.
+      writeError(out, Status::Error("AXIS_DUPLICATE_REQUEST", "request " + std::to_string(e.seq) + " of client " +
+                                                                   std::to_string(e.client) + " was answered already"));
+    } else if (!found) {
       Reader inner(e.body, e.bodyLen);
       uint8_t kind = e.bodyLen > 0 ? e.body[0] : 0;
       Status s = kind == 1 || kind == 2 ? request(inner, out)

@@ -162,13 +162,21 @@ test('dedup records below a client floor are forgotten', { timeout: 20_000 }, as
     assert.equal(store.status().revision, 5, '(7, 2) and (8, 1) are still known');
     assert.equal(decodeWriteResult({ put: { key: 'k', value: '' } }, res[0]!).revision, 3);
     assert.equal(decodeWriteResult({ put: { key: 'k', value: '' } }, res[1]!).revision, 4);
-    // The contract: a seq below the floor the client sent is applied again if it is re-sent.
-    const [again] = await store.apply([{ index: 7, term: 1, request: req(7, 1, k(1), 2) }]);
-    assert.equal(decodeWriteResult({ put: { key: 'k', value: '' } }, again!).revision, 6);
-    assert.equal(store.get('k')?.value.toString(), 'seq1');
-    // Its new record went at once (its seq is below the floor the entry carried): applied yet again.
-    const [once] = await store.apply([{ index: 8, term: 1, request: req(7, 1, k(1), 2) }]);
-    assert.equal(decodeWriteResult({ put: { key: 'k', value: '' } }, once!).revision, 7);
+    // A late copy of (7, 1), below the floor client 7 sent: refused, not applied again.
+    const [late] = await store.apply([{ index: 7, term: 1, request: req(7, 1, k(1), 2) }]);
+    assert.throws(() => decodeWriteResult({ put: { key: 'k', value: '' } }, late!), (e) => isAxisError(e, ErrorCode.DUPLICATE_REQUEST));
+    assert.equal(store.status().revision, 5);
+    assert.equal(store.get('k')?.value.toString(), 'seq3');
+    assert.deepEqual(store.applied(), { index: 7, term: 1 }, 'the entry is applied all the same');
+    // Another client's seq 1 is its own business.
+    await store.apply([{ index: 8, term: 1, request: req(9, 1, k(1)) }]);
+    assert.equal(store.status().revision, 6);
+    // Once client 7's last record ages out, its floor goes with it: past the horizon, a copy applies again.
+    await store.apply([{ index: 9, term: 1, request: req(10, 1, k(9)) }], { horizon: 0 });
+    await store.apply([{ index: 10, term: 1, request: req(10, 2, k(10)) }], { horizon: 0 });
+    const rev = store.status().revision;
+    const [past] = await store.apply([{ index: 11, term: 1, request: req(7, 1, k(1), 0) }], { horizon: 1000 });
+    assert.equal(decodeWriteResult({ put: { key: 'k', value: '' } }, past!).revision, rev + 1);
   });
 });
 

@@ -38,6 +38,8 @@ export const ErrorCode = {
   TIMEOUT: 'AXIS_TIMEOUT',
   /** No member could be reached, or the member is stopping. */
   UNAVAILABLE: 'AXIS_UNAVAILABLE',
+  /** A late copy of a write whose answer its client already had: refused, not applied again. */
+  DUPLICATE_REQUEST: 'AXIS_DUPLICATE_REQUEST',
   /** A message from a member of another cluster. */
   CLUSTER_MISMATCH: 'AXIS_CLUSTER_MISMATCH',
   /** A broken invariant: a bug in Axis. */
