@@ -10,6 +10,7 @@ import { ErrorCode, isAxisError } from '../ts/errors/index.js';
 import { open, type Store } from '../ts/storage/index.js';
 import { Watch, WatchHub, type WatchOptions, type WatchResponse } from '../ts/storage/watch.js';
 import { mulberry32, tempDirs } from './support/fixtures.js';
+import { validateWatch } from './support/watch-validator.js';
 
 const dir = tempDirs('watch');
 
@@ -46,31 +47,8 @@ async function collect(w: Watch, until: (all: WatchResponse[]) => boolean, ms = 
 
 const lastRevision = (rs: WatchResponse[]): number => (rs.length ? rs[rs.length - 1]!.revision : 0);
 
-/**
- * Checks a recorded stream against the store's own change log: exactly the matching events from
- * `start` through the last promised revision, in order, each revision whole in one response.
- */
 function validate(s: Store, rs: WatchResponse[], start: number, match: (key: string) => boolean, opts: { noPut?: boolean; noDelete?: boolean } = {}): void {
-  let promised = start - 1;
-  const seen: string[] = [];
-  const revisionIn = new Map<number, number>();
-  rs.forEach((r, i) => {
-    for (const e of r.events) {
-      assert.ok(e.kv.modRevision > promised, `response ${i}: event at ${e.kv.modRevision} after promising ${promised}`);
-      assert.ok(e.kv.modRevision <= r.revision, `response ${i}: event at ${e.kv.modRevision} beyond its revision ${r.revision}`);
-      const at = revisionIn.get(e.kv.modRevision);
-      assert.ok(at === undefined || at === i, `revision ${e.kv.modRevision} split across responses ${at} and ${i}`);
-      revisionIn.set(e.kv.modRevision, i);
-      seen.push(`${e.kv.modRevision}:${e.type}:${e.kv.key.toString()}:${e.kv.value.toString()}`);
-    }
-    assert.ok(r.revision >= promised, `response ${i}: revision went back from ${promised} to ${r.revision}`);
-    promised = r.revision;
-  });
-  const truth = promised >= start ? s.changes(start, { to: promised }).events : [];
-  const want = truth
-    .filter((e) => match(e.kv.key.toString()) && !(e.type === 'put' && opts.noPut) && !(e.type === 'delete' && opts.noDelete))
-    .map((e) => `${e.kv.modRevision}:${e.type}:${e.kv.key.toString()}:${e.kv.value.toString()}`);
-  assert.deepEqual(seen, want, 'exactly the change log, no gap, no duplicate');
+  validateWatch(rs, start, match, (from, to) => (to >= from ? s.changes(from, { to }).events : []), opts);
 }
 
 describe('watches (embedded store)', { timeout: 60_000 }, () => {

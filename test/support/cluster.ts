@@ -11,7 +11,7 @@ export interface TestCluster {
   /** (Re)starts member i from its data dir. */
   start(i: number): Promise<Server>;
   stop(i: number, options?: { transfer?: boolean }): Promise<void>;
-  client(options?: { endpoints?: string[]; timeoutMs?: number; attemptTimeoutMs?: number }): Promise<Client>;
+  client(options?: { endpoints?: string[]; timeoutMs?: number; attemptTimeoutMs?: number; watchKeepAliveMs?: number }): Promise<Client>;
   /** Index of the member that leads (as every running member agrees), waiting up to `ms`. */
   leader(ms?: number): Promise<number>;
   close(): Promise<void>;
@@ -48,7 +48,10 @@ export async function startCluster(n: number, dir: () => Promise<string>, option
       await s?.stop();
     },
     async client(o = {}) {
-      const cl = await connect({ endpoints: o.endpoints ?? endpoints, timeoutMs: o.timeoutMs ?? 10000, attemptTimeoutMs: o.attemptTimeoutMs ?? 1000 });
+      const cl = await connect({
+        endpoints: o.endpoints ?? endpoints, timeoutMs: o.timeoutMs ?? 10000, attemptTimeoutMs: o.attemptTimeoutMs ?? 1000,
+        ...(o.watchKeepAliveMs ? { watchKeepAliveMs: o.watchKeepAliveMs } : {}),
+      });
       clients.push(cl);
       return cl;
     },

@@ -18,7 +18,11 @@ import type {
   Bytes, ChangesOptions, ChangesResult, CompactOptions, DeleteOptions, DeleteResult, Event, HistoryOptions, KV, KeyValue,
   PutOptions, PutResult, RangeOptions, RangeResult, ReadOptions, TxnRequest, TxnResult,
 } from '../storage/types.js';
-import { checkCount, checkRangeOptions, checkTxn } from '../storage/validate.js';
+import { checkCount, checkKey, checkRange, checkRangeOptions, checkTxn, toBuffer } from '../storage/validate.js';
+import type { WatchOptions } from '../storage/watch.js';
+import { ClientWatch, type WatchConnection } from './watch.js';
+
+export { ClientWatch } from './watch.js';
 
 export interface ConnectOptions {
   /** Members' client endpoints, e.g. ['tcp://127.0.0.1:2379']. */
@@ -27,6 +31,8 @@ export interface ConnectOptions {
   attemptTimeoutMs?: number;
   /** How long a call may take over all its attempts (default 15 s). */
   timeoutMs?: number;
+  /** How often a watch checks that its member still serves it (default 5 s). */
+  watchKeepAliveMs?: number;
 }
 
 /** Reads take `serializable: true` to answer from the member's local state (may be stale). */
@@ -59,9 +65,11 @@ interface Waiting {
 }
 
 /** One member's connection: a DEALER, its replies matched to requests by id. */
-class Connection {
+class Connection implements WatchConnection {
   private socket: Dealer | undefined;
   private readonly waiting = new Map<number, Waiting>();
+  /** Requests answered more than once (watches): every reply with their id goes to the handler. */
+  private readonly streams = new Map<number, (r: PbReply) => void>();
   private readonly out: Buffer[] = [];
   private sending = false;
   private nextId = 1;
@@ -104,6 +112,11 @@ class Connection {
           } catch {
             continue;
           }
+          const stream = this.streams.get(reply.id);
+          if (stream) {
+            stream(reply);
+            continue;
+          }
           const w = this.waiting.get(reply.id);
           if (!w) continue;
           this.waiting.delete(reply.id);
@@ -134,6 +147,23 @@ class Connection {
       // The first request goes at once; those queued while a send is in flight go together.
       if (!this.sending) void this.drain();
     });
+  }
+
+  /** Sends a request whose replies keep coming (a watch); returns its id, to `closeStream` later. */
+  openStream(req: PbRequest, handler: (r: PbReply) => void): number {
+    if (this.closed) throw new AxisError(ErrorCode.CLOSED, 'the client is closed');
+    const id = this.nextId++;
+    req.id = id;
+    const frame = encodeRequest(req);
+    this.open();
+    this.streams.set(id, handler);
+    this.out.push(frame);
+    if (!this.sending) void this.drain();
+    return id;
+  }
+
+  closeStream(id: number): void {
+    this.streams.delete(id);
   }
 
   private async drain(): Promise<void> {
@@ -170,6 +200,7 @@ class Connection {
       w.reject(new AxisError(ErrorCode.CLOSED, 'the client is closed'));
     }
     this.waiting.clear();
+    this.streams.clear();
     this.reset();
   }
 }
@@ -189,6 +220,9 @@ export class Client implements KV {
   private closed = false;
   private readonly attemptTimeout: number;
   private readonly timeout: number;
+  private readonly watchKeepAlive: number;
+  private watchIds = 0;
+  private readonly watches = new Set<ClientWatch>();
 
   /** Use `connect()`. */
   constructor(options: ConnectOptions) {
@@ -201,6 +235,7 @@ export class Client implements KV {
     this.conns = [...new Set(options.endpoints)].map((e) => new Connection(e));
     this.attemptTimeout = options.attemptTimeoutMs ?? 3000;
     this.timeout = options.timeoutMs ?? 15000;
+    this.watchKeepAlive = options.watchKeepAliveMs ?? 5000;
   }
 
   get endpoints(): string[] {
@@ -326,6 +361,44 @@ export class Client implements KV {
     return { revision: r.compact!.revision };
   }
 
+  /**
+   * Watches a key (or a range, or a prefix) from a start revision (or from now): an async
+   * iterable of responses, each with the events of whole revisions in order and the revision up to
+   * which everything was delivered. The watch moves to another member by itself if its member
+   * stops answering, resuming after the last delivered revision.
+   */
+  watch(key: Bytes, options: WatchOptions = {}): ClientWatch {
+    if (this.closed) throw new AxisError(ErrorCode.CLOSED, 'the client is closed');
+    if (typeof options !== 'object' || options === null) throw new AxisError(ErrorCode.INVALID_ARGUMENT, 'watch options must be an object');
+    let create: ConstructorParameters<typeof ClientWatch>[2];
+    if (options.prefix) {
+      if (options.end !== undefined) throw new AxisError(ErrorCode.INVALID_ARGUMENT, 'a prefix watch takes no end');
+      const p = toBuffer(key, 'prefix');
+      if (p.length > 0) checkKey(p, 'prefix');
+      create = { key: p, prefix: true };
+    } else if (options.end !== undefined) {
+      const [s, e] = checkRange(key, options.end);
+      create = { key: s, ...endToPb(e) };
+    } else {
+      create = { key: checkKey(key) };
+    }
+    const filters = options.filters ?? [];
+    if (!Array.isArray(filters) || filters.some((f) => f !== 'noPut' && f !== 'noDelete')) {
+      throw new AxisError(ErrorCode.INVALID_ARGUMENT, `watch filters are 'noPut' and 'noDelete'`);
+    }
+    const start = checkCount(options.startRevision, 'startRevision');
+    create = {
+      ...create,
+      ...(start ? { startRevision: start } : {}),
+      ...(options.prevKv ? { prevKv: true } : {}),
+      ...(filters.length ? { filters } : {}),
+      ...(options.progressNotify ? { progressNotify: true } : {}),
+    };
+    const w = new ClientWatch({ pick: () => this.pick() }, ++this.watchIds, create, { keepAliveMs: this.watchKeepAlive, timeoutMs: this.attemptTimeout });
+    this.watches.add(w);
+    return w;
+  }
+
   /** Every reachable member's view of the cluster (unreachable members are left out). */
   async status(): Promise<MemberStatusReport[]> {
     if (this.closed) throw new AxisError(ErrorCode.CLOSED, 'the client is closed');
@@ -364,6 +437,7 @@ export class Client implements KV {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    for (const w of this.watches) w.cancel();
     for (const c of this.conns) c.close();
   }
 }

@@ -40,6 +40,8 @@ export const ErrorCode = {
   UNAVAILABLE: 'AXIS_UNAVAILABLE',
   /** A late copy of a write whose answer its client already had: refused, not applied again. */
   DUPLICATE_REQUEST: 'AXIS_DUPLICATE_REQUEST',
+  /** No such watch on this member (cancelled, compacted past, or the member restarted). */
+  WATCH_NOT_FOUND: 'AXIS_WATCH_NOT_FOUND',
   /** A message from a member of another cluster. */
   CLUSTER_MISMATCH: 'AXIS_CLUSTER_MISMATCH',
   /** A broken invariant: a bug in Axis. */

@@ -36,7 +36,14 @@ export interface PbDeleteResult { revision: number; deleted: number; prevKvs?: P
 export interface PbRangeResult { kvs?: PbKv[]; more: boolean; count: number; revision: number }
 export interface PbResponseOp { put?: PbPutResult | null; deleteRange?: PbDeleteResult | null; range?: PbRangeResult | null; txn?: PbTxnResult | null }
 export interface PbTxnResult { succeeded: boolean; revision: number; responses?: PbResponseOp[] }
-export interface PbEvent { type: string; kv?: PbKv | null }
+export interface PbEvent { type: string; kv?: PbKv | null; prevKv?: PbKv | null }
+export interface PbWatchCreate {
+  key: Uint8Array; rangeEnd?: Uint8Array; endKind?: EndKind; prefix?: boolean; startRevision?: number; prevKv?: boolean;
+  filters?: string[]; progressNotify?: boolean;
+}
+export interface PbWatchResponse {
+  watchId: number; created?: boolean; events?: PbEvent[]; revision: number; canceled?: boolean; compactRevision?: number; cancelReason?: string;
+}
 export interface PbChanges { events?: PbEvent[]; more: boolean; next: number; revision: number }
 export interface PbMember { id: number; name: string; peerUrl: string; clientUrl: string }
 export interface PbStatus {
@@ -60,6 +67,9 @@ export interface PbRequest {
   history?: { key: Uint8Array; from?: number; to?: number; serializable?: boolean } | null;
   changes?: { from: number; to?: number; limit?: number; serializable?: boolean } | null;
   status?: object | null;
+  watchCreate?: PbWatchCreate | null;
+  watchCancel?: { watchId: number } | null;
+  watchProgress?: { watchId: number } | null;
 }
 
 export interface PbReply {
@@ -76,9 +86,10 @@ export interface PbReply {
   history?: { events?: PbEvent[] } | null;
   changes?: PbChanges | null;
   status?: PbStatus | null;
+  watch?: PbWatchResponse | null;
 }
 
-export const REQUEST_BODIES = ['get', 'range', 'put', 'deleteRange', 'txn', 'compact', 'history', 'changes', 'status'] as const;
+export const REQUEST_BODIES = ['get', 'range', 'put', 'deleteRange', 'txn', 'compact', 'history', 'changes', 'status', 'watchCreate', 'watchCancel', 'watchProgress'] as const;
 export type RequestBody = (typeof REQUEST_BODIES)[number];
 
 // ---- frames ------------------------------------------------------------------------------------
@@ -366,8 +377,12 @@ export function eventsToPb(events: Event[]): PbEvent[] {
   return events;
 }
 
-export function eventsFromPb(p: PbEvent[] | undefined): Event[] {
-  return (p ?? []).map((e) => ({ type: e.type as Event['type'], kv: kvFromPb(e.kv ?? ({} as PbKv)) }));
+export function eventsFromPb(p: PbEvent[] | undefined): (Event & { prevKv?: KeyValue })[] {
+  return (p ?? []).map((e) => ({
+    type: e.type as Event['type'],
+    kv: kvFromPb(e.kv ?? ({} as PbKv)),
+    ...(e.prevKv ? { prevKv: kvFromPb(e.prevKv) } : {}),
+  }));
 }
 
 export function changesFromPb(p: PbChanges): ChangesResult {

@@ -44,6 +44,8 @@ export async function serve(config: MemberConfig, options: ServeOptions = {}): P
     service,
     stop() {
       stopping ??= (async () => {
+        // Watches first: their clients move to another member while this one hands over.
+        service.close();
         await member.stop();
         await listener?.close();
       })();

@@ -6,10 +6,12 @@
 import { Router } from 'zeromq';
 import { API_VERSION, encodeReply, joinFrame, splitFrame } from '../proto/api.js';
 import { isAxisError } from '../errors/index.js';
-import type { ApiService } from './service.js';
+import type { ApiService, Peer } from './service.js';
 import { MAX_REQUEST_BYTES } from './service.js';
 
 const MAX_FRAME_BYTES = 4 * 1024 * 1024;
+/** Replies queued for one client past which its watches wait (catch up later). */
+const MAX_QUEUED_BYTES = 16 * 1024 * 1024;
 
 export class ClientListener {
   private readonly router = new Router();
@@ -47,11 +49,26 @@ export class ClientListener {
           this.send(identity, encodeReply({ version: API_VERSION, id: 0, error: { code: e?.code ?? 'AXIS_MALFORMED_REQUEST', message: e?.message ?? String(err) } }));
           continue;
         }
-        for (const r of requests) void this.service.handle(r).then((reply) => this.send(identity, encodeReply(reply)));
+        const peer = this.peer(identity);
+        for (const r of requests) void this.service.handle(r, peer).then((reply) => this.send(identity, encodeReply(reply)));
       }
     } catch (err) {
       if (!this.closed) process.stderr.write(`axis: client endpoint stopped receiving: ${(err as Error).message}\n`);
     }
+  }
+
+  /** The client behind `identity`, for pushes (watch responses). */
+  private peer(identity: Buffer): Peer {
+    const key = identity.toString('latin1');
+    return {
+      key,
+      push: (reply) => {
+        // A client that does not read is not buffered without bound: its watches fall behind.
+        if ((this.out.get(key)?.bytes ?? 0) > MAX_QUEUED_BYTES) return false;
+        this.send(identity, encodeReply(reply));
+        return true;
+      },
+    };
   }
 
   private send(identity: Buffer, reply: Buffer): void {

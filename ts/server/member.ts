@@ -88,6 +88,8 @@ export class Member {
   /** The last hard state handed to storage (term and vote must be durable before votes go out). */
   private durableHs = { term: 0, vote: 0, commit: 0 };
   private failure: Error | undefined;
+  /** Called after each batch of entries is applied (watches deliver from there). */
+  readonly appliedListeners = new Set<() => void>();
   private fatal: (err: Error) => void = () => {};
 
   private constructor(
@@ -480,6 +482,7 @@ export class Member {
     if (batch.length === 0) return;
     const results = await this.store.apply(batch);
     this.applied = batch[batch.length - 1]!.index;
+    for (const l of this.appliedListeners) l();
     for (let i = 0; i < keys.length; i++) {
       const key = keys[i];
       if (key === undefined) continue;

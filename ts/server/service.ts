@@ -9,17 +9,65 @@ import {
   putFromPb, rangeOptionsFromPb, requestBody, txnFromPb, txnResultToPb,
 } from '../proto/api.js';
 import { type WriteRequest, decodeWriteResult, encodeWrite, Limits } from '../storage/index.js';
+import { WatchHub, type WatchFilter, type WatchResponse } from '../storage/watch.js';
 import type { DeleteResult, PutResult, TxnResult } from '../storage/types.js';
 import type { Member } from './member.js';
 
 /** etcd's --max-request-bytes (1.5 MiB), plus room for the envelope around a largest value. */
 export const MAX_REQUEST_BYTES = Limits.maxValueBytes + 64 * 1024;
 
+/**
+ * A client connection as the service sees it: where to push a watch's responses, and whether its
+ * outbound queue has room (a full one makes the watch fall behind and catch up later).
+ */
+export interface Peer {
+  key: string;
+  push(reply: PbReply): boolean;
+}
+
+/** A client silent this long (no request, not even a watch's keep-alive) loses its watches. */
+const PEER_IDLE_MS = 60_000;
+
 export class ApiService {
-  constructor(private readonly member: Member) {}
+  readonly hub: WatchHub;
+  /** Watches per client connection, and when it was last heard from. */
+  private readonly peers = new Map<string, { lastSeen: number; watches: Set<number> }>();
+  private readonly sweeper: NodeJS.Timeout;
+
+  constructor(private readonly member: Member, options: { progressIntervalMs?: number } = {}) {
+    const store = member.store;
+    this.hub = new WatchHub(
+      {
+        revision: () => store.revision(),
+        compactRevision: () => store.status().compactRevision,
+        changes: (from, o) => store.changes(from, o),
+        get: (k, o) => store.get(k, o),
+      },
+      options,
+    );
+    member.appliedListeners.add(() => this.hub.notify());
+    this.sweeper = setInterval(() => this.sweep(), PEER_IDLE_MS / 4);
+    this.sweeper.unref();
+  }
+
+  /** Cancels every watch (the member is stopping). */
+  close(): void {
+    clearInterval(this.sweeper);
+    this.hub.close();
+    this.peers.clear();
+  }
+
+  private sweep(): void {
+    const now = Date.now();
+    for (const [key, p] of this.peers) {
+      if (now - p.lastSeen < PEER_IDLE_MS) continue;
+      for (const id of p.watches) this.hub.cancel(id, 'the client went quiet');
+      this.peers.delete(key);
+    }
+  }
 
   /** One request frame in, one reply frame's message out (never throws). */
-  async handle(frame: Uint8Array): Promise<PbReply> {
+  async handle(frame: Uint8Array, peer?: Peer): Promise<PbReply> {
     let id = 0;
     try {
       if (frame.length > MAX_REQUEST_BYTES) {
@@ -34,7 +82,11 @@ export class ApiService {
         throw err;
       }
       id = req.id;
-      const reply = await this.run(req);
+      if (peer) {
+        const p = this.peers.get(peer.key);
+        if (p) p.lastSeen = Date.now();
+      }
+      const reply = await this.run(req, peer);
       reply.version = API_VERSION;
       reply.id = id;
       reply.header = this.header();
@@ -74,7 +126,27 @@ export class ApiService {
     return decodeWriteResult(w, result) as T;
   }
 
-  private async run(req: PbRequest): Promise<PbReply> {
+  private watchReply(id: number, r: WatchResponse): PbReply {
+    return {
+      version: API_VERSION,
+      id,
+      header: this.safeHeader(),
+      watch: {
+        watchId: r.watchId,
+        events: r.events.map((e) => ({ type: e.type, kv: e.kv, ...(e.prevKv ? { prevKv: e.prevKv } : {}) })),
+        revision: r.revision,
+        ...(r.canceled ? { canceled: true } : {}),
+        ...(r.compactRevision ? { compactRevision: r.compactRevision } : {}),
+        ...(r.cancelReason ? { cancelReason: r.cancelReason } : {}),
+      },
+    };
+  }
+
+  private owned(peer: Peer | undefined, watchId: number): boolean {
+    return peer !== undefined && (this.peers.get(peer.key)?.watches.has(watchId) ?? false);
+  }
+
+  private async run(req: PbRequest, peer?: Peer): Promise<PbReply> {
     const store = this.member.store;
     const kind = requestBody(req);
     const reply = { version: API_VERSION, id: req.id } as PbReply;
@@ -152,6 +224,45 @@ export class ApiService {
           dbSizeInUse: st.dbSizeInUse,
           learner: s.learner,
         };
+        return reply;
+      }
+      case 'watchCreate': {
+        if (!peer) throw new AxisError(ErrorCode.INVALID_ARGUMENT, 'watches need a connection to push to');
+        const w = req.watchCreate!;
+        const end = endFromPb(w.rangeEnd, w.endKind);
+        const p = this.peers.get(peer.key) ?? { lastSeen: Date.now(), watches: new Set<number>() };
+        const requestId = req.id;
+        const watchId = this.hub.watch(
+          buf(w.key),
+          {
+            ...(w.prefix ? { prefix: true } : end !== undefined ? { end } : {}),
+            ...(w.startRevision ? { startRevision: w.startRevision } : {}),
+            ...(w.prevKv ? { prevKv: true } : {}),
+            ...(w.filters && w.filters.length ? { filters: w.filters as WatchFilter[] } : {}),
+            ...(w.progressNotify ? { progressNotify: true } : {}),
+          },
+          (r) => {
+            if (r.canceled) this.peers.get(peer.key)?.watches.delete(r.watchId);
+            return peer.push(this.watchReply(requestId, r));
+          },
+        );
+        p.watches.add(watchId);
+        this.peers.set(peer.key, p);
+        reply.watch = { watchId, created: true, revision: store.revision() };
+        return reply;
+      }
+      case 'watchCancel': {
+        const watchId = req.watchCancel!.watchId;
+        if (!this.owned(peer, watchId)) throw new AxisError(ErrorCode.WATCH_NOT_FOUND, `no watch ${watchId} on this connection`);
+        this.hub.cancel(watchId);
+        reply.watch = { watchId, canceled: true, revision: store.revision() };
+        return reply;
+      }
+      case 'watchProgress': {
+        const watchId = req.watchProgress!.watchId;
+        if (!this.owned(peer, watchId)) throw new AxisError(ErrorCode.WATCH_NOT_FOUND, `no watch ${watchId} on this connection (cancelled, or this member restarted)`);
+        this.hub.requestProgress(watchId);
+        reply.watch = { watchId, revision: store.revision() };
         return reply;
       }
       default:

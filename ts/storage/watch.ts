@@ -149,7 +149,7 @@ export class WatchHub {
     const w = this.watchers.get(id);
     if (!w) return false;
     this.watchers.delete(id);
-    w.sink({ watchId: id, events: [], revision: this.source.revision(), canceled: true, cancelReason: reason });
+    w.sink({ watchId: id, events: [], revision: w.next - 1, canceled: true, cancelReason: reason });
     return true;
   }
 
@@ -158,6 +158,7 @@ export class WatchHub {
    * caught up, since its revision promises that everything before it was delivered.
    */
   requestProgress(id?: number): void {
+    if (this.closed) return;
     const head = this.source.revision();
     for (const w of id === undefined ? this.watchers.values() : [this.watchers.get(id)]) {
       if (w && w.next > head) this.send(w, [], head);
@@ -183,7 +184,13 @@ export class WatchHub {
   }
 
   private progress(): void {
-    const head = this.source.revision();
+    if (this.closed) return;
+    let head: number;
+    try {
+      head = this.source.revision();
+    } catch {
+      return; // closed: close() follows
+    }
     const now = Date.now();
     const every = this.options.progressIntervalMs ?? 10 * 60 * 1000;
     for (const w of this.watchers.values()) {
@@ -208,7 +215,13 @@ export class WatchHub {
   /** Delivers what each watcher is owed, a slice at a time; catch-up continues on the next turn. */
   private deliver(): void {
     if (this.closed) return;
-    const head = this.source.revision();
+    let head: number;
+    try {
+      head = this.source.revision();
+    } catch (err) {
+      if (isAxisError(err, ErrorCode.CLOSED)) return this.close(); // the store went first
+      throw err;
+    }
     // Watchers owed the same revisions share one read of the change log.
     const byNext = new Map<number, Watcher[]>();
     for (const w of this.watchers.values()) {
