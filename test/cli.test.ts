@@ -106,3 +106,36 @@ describe('member configuration', () => {
     });
   });
 });
+
+describe('axis watch', { timeout: 60_000 }, () => {
+  it('prints each change as it comes, from a revision, with previous values', async () => {
+    const { startCluster } = await import('./support/cluster.js');
+    const { spawn } = await import('node:child_process');
+    const c = await startCluster(1, dir);
+    try {
+      const cl = await c.client();
+      const { revision } = await cl.put('w', '1');
+      const child = spawn(process.execPath, [mainJs, 'watch', 'w', '--rev', String(revision), '--prev-kv', '--endpoints', c.endpoints[0]!, '-w', 'json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      const lines = async (n: number) => {
+        const end = Date.now() + 20_000;
+        while (out.split('\n').filter(Boolean).length < n) {
+          if (Date.now() > end) throw new Error(`watch printed: ${out}`);
+          await new Promise((r) => setTimeout(r, 20));
+        }
+        return out.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { events: { type: string; kv: { value: string }; prevKv?: { value: string } }[] });
+      };
+      assert.deepEqual((await lines(1))[0]!.events.map((e) => [e.type, e.kv.value]), [['put', '1']]);
+      await cl.put('w', '2');
+      await cl.delete('w');
+      const events = (await lines(3)).flatMap((r) => r.events);
+      assert.deepEqual(events.map((e) => [e.type, e.kv.value, e.prevKv?.value]), [['put', '1', undefined], ['put', '2', '1'], ['delete', '', '2']]);
+      child.kill('SIGINT');
+      const code = await new Promise((r) => child.on('exit', r));
+      assert.equal(code, 0);
+    } finally {
+      await c.close();
+    }
+  });
+});

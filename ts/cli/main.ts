@@ -33,6 +33,8 @@ data (against --endpoints, or an embedded store with --data-dir):
   history <key>               every version of a key since the last compaction
   compact <revision>          drop history below a revision
   status                      members, leader, term, applied index, revision, db size
+  watch <key> [--prefix] [--rev N] [--prev-kv]
+                              print every change from now (or revision N) on, until Ctrl-C
 
 options:
   --endpoints URL,URL         cluster members (default ${DEFAULT_ENDPOINTS.join(',')})
@@ -47,6 +49,7 @@ export interface Flags {
   limit?: string;
   'keys-only'?: boolean;
   serializable?: boolean;
+  'prev-kv'?: boolean;
   'write-out'?: string;
   help?: boolean;
   name?: string;
@@ -179,6 +182,43 @@ function print(cmd: string, result: unknown, json: boolean, t: Target): void {
   }
 }
 
+/** `axis watch`: prints each change as it comes (etcdctl's format, or one JSON response per line). */
+async function watchCommand(args: string[], flags: Flags): Promise<number> {
+  if (args.length !== 1) throw new AxisError(ErrorCode.INVALID_ARGUMENT, `watch takes 1 argument\n\n${usage}`);
+  if (flags['data-dir'] !== undefined) throw new AxisError(ErrorCode.INVALID_ARGUMENT, 'watch needs a cluster (--endpoints), not --data-dir');
+  const endpoints = flags.endpoints ? flags.endpoints.split(',').map((s) => s.trim()).filter(Boolean) : DEFAULT_ENDPOINTS;
+  const client = await connect({ endpoints, timeoutMs: 10000 });
+  const rev = number(flags.rev, 'rev');
+  const w = client.watch(args[0]!, { ...(flags.prefix ? { prefix: true } : {}), ...(rev ? { startRevision: rev } : {}), ...(flags['prev-kv'] ? { prevKv: true } : {}) });
+  const stop = () => {
+    w.cancel();
+    void client.close().then(() => process.exit(0));
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  for await (const r of w) {
+    if (flags['write-out'] === 'json') {
+      console.log(JSON.stringify({ revision: r.revision, canceled: r.canceled, compactRevision: r.compactRevision, events: r.events.map((e) => ({ type: e.type, kv: kvJson(e.kv), ...((e as { prevKv?: KeyValue }).prevKv ? { prevKv: kvJson((e as { prevKv: KeyValue }).prevKv) } : {}) })) }));
+      continue;
+    }
+    for (const e of r.events) {
+      const prev = (e as { prevKv?: KeyValue }).prevKv;
+      console.log(e.type === 'put' ? 'PUT' : 'DELETE');
+      if (prev) console.log(`${prev.key.toString()}\n${prev.value.toString()}`);
+      console.log(e.kv.key.toString());
+      if (e.type === 'put') console.log(e.kv.value.toString());
+    }
+    if (r.canceled) {
+      console.error(`axis: the watch was cancelled${r.compactRevision ? `: revision ${r.compactRevision} is compacted; watch from it or later` : ''}`);
+      await client.close();
+      return 1;
+    }
+  }
+  if (w.error) throw w.error;
+  await client.close();
+  return 0;
+}
+
 async function main(): Promise<number> {
   const { values, positionals } = parseArgs({
     allowPositionals: true,
@@ -190,6 +230,7 @@ async function main(): Promise<number> {
       limit: { type: 'string' },
       'keys-only': { type: 'boolean' },
       serializable: { type: 'boolean' },
+      'prev-kv': { type: 'boolean' },
       'write-out': { type: 'string', short: 'w' },
       help: { type: 'boolean', short: 'h' },
       name: { type: 'string' },
@@ -212,6 +253,7 @@ async function main(): Promise<number> {
     throw new AxisError(ErrorCode.INVALID_ARGUMENT, '--write-out is json or simple');
   }
   if (cmd === 'serve') return runServe(flags);
+  if (cmd === 'watch') return watchCommand(args, flags);
   if (cmd === 'start') return runLocalCluster(path.join(projectRoot, 'data'));
   let t: Target;
   if (flags['data-dir'] !== undefined) {
