@@ -7,7 +7,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ErrorCode } from '../ts/errors/index.js';
-import type { ClientWatch } from '../ts/client/index.js';
+import { connect, type ClientWatch } from '../ts/client/index.js';
 import { MemoryNetwork } from '../ts/transport/index.js';
 import type { WatchResponse } from '../ts/storage/watch.js';
 import { tempDirs } from './support/fixtures.js';
@@ -85,6 +85,26 @@ describe('watches through the cluster', { timeout: 120_000 }, () => {
       validateWatch([...first, ...rest], start, (k) => k === 'k', (from, to) => events.events.filter((e) => e.kv.modRevision >= from && e.kv.modRevision <= to));
       assert.equal([...first, ...rest].flatMap((r) => r.events).length, 21);
       w.cancel();
+    });
+  });
+
+  it('a reader that does not keep up: the watch steps back to catch-up and loses nothing', async () => {
+    await withCluster(async (c) => {
+      const writer = await c.client();
+      const reader = await connect({ endpoints: c.endpoints, watchMaxBuffered: 4, watchKeepAliveMs: 300 });
+      try {
+        const start = (await writer.put('s', '0')).revision;
+        const w = reader.watch('s', { startRevision: start });
+        for (let i = 1; i <= 60; i++) await writer.put('s', `${i}`); // nobody reads meanwhile
+        const head = (await writer.prefix('', { countOnly: true })).revision;
+        const rs = await collect(w, (all) => (all.at(-1)?.revision ?? 0) >= head);
+        const events = await writer.changes(start);
+        validateWatch(rs, start, (k) => k === 's', (from, to) => events.events.filter((e) => e.kv.modRevision >= from && e.kv.modRevision <= to));
+        assert.equal(rs.flatMap((r) => r.events).length, 61);
+        w.cancel();
+      } finally {
+        await reader.close();
+      }
     });
   });
 

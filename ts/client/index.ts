@@ -33,6 +33,8 @@ export interface ConnectOptions {
   timeoutMs?: number;
   /** How often a watch checks that its member still serves it (default 5 s). */
   watchKeepAliveMs?: number;
+  /** Responses a watch holds unread before it steps back to catch-up (default 1000). */
+  watchMaxBuffered?: number;
 }
 
 /** Reads take `serializable: true` to answer from the member's local state (may be stale). */
@@ -221,6 +223,7 @@ export class Client implements KV {
   private readonly attemptTimeout: number;
   private readonly timeout: number;
   private readonly watchKeepAlive: number;
+  private readonly watchMaxBuffered: number;
   private watchIds = 0;
   private readonly watches = new Set<ClientWatch>();
 
@@ -236,6 +239,7 @@ export class Client implements KV {
     this.attemptTimeout = options.attemptTimeoutMs ?? 3000;
     this.timeout = options.timeoutMs ?? 15000;
     this.watchKeepAlive = options.watchKeepAliveMs ?? 5000;
+    this.watchMaxBuffered = options.watchMaxBuffered ?? 1000;
   }
 
   get endpoints(): string[] {
@@ -394,7 +398,7 @@ export class Client implements KV {
       ...(filters.length ? { filters } : {}),
       ...(options.progressNotify ? { progressNotify: true } : {}),
     };
-    const w = new ClientWatch({ pick: () => this.pick() }, ++this.watchIds, create, { keepAliveMs: this.watchKeepAlive, timeoutMs: this.attemptTimeout });
+    const w = new ClientWatch({ pick: () => this.pick() }, ++this.watchIds, create, { keepAliveMs: this.watchKeepAlive, timeoutMs: this.attemptTimeout, maxBuffered: this.watchMaxBuffered });
     this.watches.add(w);
     return w;
   }

@@ -38,12 +38,14 @@ export class ClientWatch implements AsyncIterable<WatchResponse> {
   private failure: Error | undefined;
   private readonly keepAlive: NodeJS.Timeout;
   private restarting = false;
+  /** Too much unread: the member's watch was cancelled; it is made again once the reader catches up. */
+  private paused = false;
 
   constructor(
     private readonly link: WatchLink,
     id: number,
     private readonly create: PbWatchCreate,
-    private readonly options: { keepAliveMs: number; timeoutMs: number },
+    private readonly options: { keepAliveMs: number; timeoutMs: number; maxBuffered?: number },
   ) {
     this.id = id;
     this.from = create.startRevision ?? 0;
@@ -52,7 +54,7 @@ export class ClientWatch implements AsyncIterable<WatchResponse> {
   }
 
   private start(): void {
-    if (this.ended) return;
+    if (this.ended || this.paused) return;
     const conn = this.link.pick();
     this.conn = conn;
     this.memberWatchId = 0;
@@ -99,7 +101,7 @@ export class ClientWatch implements AsyncIterable<WatchResponse> {
 
   private async ping(): Promise<void> {
     const conn = this.conn;
-    if (!conn || this.ended || this.restarting) return;
+    if (!conn || this.ended || this.restarting || this.paused) return;
     if (!this.memberWatchId) {
       // Not even created yet after a full keep-alive period: that member is not answering.
       return this.restart();
@@ -129,6 +131,28 @@ export class ClientWatch implements AsyncIterable<WatchResponse> {
     const w = this.waiting.shift();
     if (w) w({ value: r, done: false });
     else this.queue.push(r);
+    if (!this.paused && !this.ended && this.queue.length >= (this.options.maxBuffered ?? 1000)) this.pause();
+  }
+
+  /**
+   * The reader is behind: stop the member's watch (its responses would only pile up here) and make
+   * it again, from the revision after the last one queued, once the reader has caught up. The
+   * member then reads those revisions from its change log: nothing is lost.
+   */
+  private pause(): void {
+    this.paused = true;
+    const conn = this.conn;
+    const id = this.memberWatchId;
+    if (conn) conn.closeStream(this.streamId);
+    this.conn = undefined;
+    if (conn && id) void conn.request({ version: API_VERSION, id: 0, watchCancel: { watchId: id } }, this.options.timeoutMs).catch(() => undefined);
+  }
+
+  private resumeIfDrained(): void {
+    if (this.paused && !this.ended && this.queue.length <= (this.options.maxBuffered ?? 1000) / 2) {
+      this.paused = false;
+      this.start();
+    }
   }
 
   private end(err?: Error): void {
@@ -168,7 +192,10 @@ export class ClientWatch implements AsyncIterable<WatchResponse> {
     return {
       next: () => {
         const r = this.queue.shift();
-        if (r) return Promise.resolve({ value: r, done: false });
+        if (r) {
+          this.resumeIfDrained();
+          return Promise.resolve({ value: r, done: false });
+        }
         if (this.ended) return Promise.resolve({ value: undefined, done: true });
         return new Promise((resolve) => this.waiting.push(resolve));
       },
