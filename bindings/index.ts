@@ -38,6 +38,13 @@ export interface NativeStore extends NativeView {
   raftEntries(lo: number, hi: number, maxBytes: number): Buffer | number;
   /** The state machine's applied entry (read on the latest view): u64 index | u64 term | u8 hasConf | [bytes confState]. */
   applied(): Buffer;
+  /** Every lease, in id order (latest view): u32 n | (u64 id | u64 ttlSeconds | u64 remainingMs)*; remainingMs 0: no checkpoint. */
+  leases(): Buffer;
+  /**
+   * One lease (latest view): null if there is none, else u64 ttlSeconds | u64 remainingMs | u64 keyCount
+   * | u32 n | (u32 len | key)*, with at most `keyLimit` keys in key order (0: none, -1: all).
+   */
+  lease(id: number, keyLimit: number): Buffer | null;
   /** A batch of packed write requests → their packed results, once committed. */
   write(batch: Buffer): Promise<Buffer>;
   waitCompaction(floor: number): Promise<void>;

@@ -2,6 +2,7 @@
 
 #include <vector>
 
+#include "lease.h"
 #include "raftlog.h"
 #include "statemachine.h"
 
@@ -13,6 +14,8 @@ enum Target : uint8_t { kValue = 0, kVersion = 1, kCreate = 2, kMod = 3, kLease 
 enum Result : uint8_t { kEqual = 0, kNotEqual = 1, kLess = 2, kGreater = 3 };
 Status malformed() { return Status::Error("AXIS_INVALID_ARGUMENT", "malformed write request"); }
 }  // namespace
+
+static void header(uint8_t* h, uint8_t flags, uint32_t sub, uint64_t create, uint64_t version, uint64_t lease);
 
 void writeError(Writer& out, const Status& s) {
   out.u8(1);
@@ -82,7 +85,104 @@ Status Apply::request(Reader& in, Writer& out) {
     return Status::Ok();
   }
   if (kind == 5) return entry(in, out);
+  if (kind >= 6 && kind <= 9) return leaseRequest(kind, in, out);
   return malformed();
+}
+
+bool isStateMachineRequest(uint8_t kind) { return kind == 1 || kind == 2 || (kind >= 6 && kind <= 9); }
+
+Status Apply::leaseRequest(uint8_t kind, Reader& in, Writer& out) {
+  if (kind == 6) {
+    uint64_t id = in.u64(), ttl = in.u64();
+    if (!in.ok) return malformed();
+    if (id == 0 || ttl == 0) return Status::Error("AXIS_INVALID_ARGUMENT", "a lease needs an id and a TTL of 1 s or more");
+    LeaseInfo info;
+    bool found;
+    AXIS_TRY(readLease(txn_, dbs_, id, info, found));
+    if (found) return Status::Error("AXIS_LEASE_EXISTS", "lease " + std::to_string(id) + " already exists");
+    info.ttl = ttl;
+    info.remainingMs = 0;
+    AXIS_TRY(writeLease(txn_, dbs_, id, info));
+    out.u8(0);
+    out.u64(state_.rev);
+    return Status::Ok();
+  }
+  if (kind == 7) {
+    uint64_t id = in.u64();
+    if (!in.ok) return malformed();
+    uint64_t deleted = 0;
+    AXIS_TRY(leaseRevoke(id, deleted));
+    out.u8(0);
+    out.u64(state_.rev);
+    out.u64(deleted);
+    return Status::Ok();
+  }
+  if (kind == 8) {
+    uint32_t n = in.u32();
+    // Read it all first: a malformed request changes nothing either way, but fail before writing.
+    if (!in.ok || !in.need(static_cast<size_t>(n) * 16)) return malformed();
+    for (uint32_t i = 0; i < n; i++) {
+      uint64_t id = in.u64(), remaining = in.u64();
+      LeaseInfo info;
+      bool found;
+      AXIS_TRY(readLease(txn_, dbs_, id, info, found));
+      if (!found) continue;
+      info.remainingMs = remaining;
+      AXIS_TRY(writeLease(txn_, dbs_, id, info));
+    }
+    if (!in.ok) return malformed();
+    out.u8(0);
+    out.u64(state_.rev);
+    return Status::Ok();
+  }
+  // kind 9 LEASE_RENEW
+  uint64_t id = in.u64();
+  if (!in.ok) return malformed();
+  LeaseInfo info;
+  bool found;
+  AXIS_TRY(readLease(txn_, dbs_, id, info, found));
+  if (!found) return leaseNotFound(id);
+  if (info.remainingMs != 0) {
+    info.remainingMs = 0;
+    AXIS_TRY(writeLease(txn_, dbs_, id, info));
+  }
+  out.u8(0);
+  out.u64(state_.rev);
+  out.u64(info.ttl);
+  return Status::Ok();
+}
+
+Status Apply::leaseRevoke(uint64_t id, uint64_t& deleted) {
+  LeaseInfo info;
+  bool found;
+  AXIS_TRY(readLease(txn_, dbs_, id, info, found));
+  if (!found) return leaseNotFound(id);
+  std::vector<std::string> keys;
+  uint64_t count;
+  AXIS_TRY(leaseKeys(txn_, dbs_, id, 0, keys, count));
+  sub_ = 0;
+  wrote_ = false;
+  deleted = 0;
+  uint8_t h[kHistHeader];
+  for (const std::string& k : keys) {
+    const uint8_t* kp = reinterpret_cast<const uint8_t*>(k.data());
+    AXIS_TRY(detachKey(txn_, dbs_, id, kp, k.size()));
+    Version cur;
+    bool have;
+    AXIS_TRY(findVersion(hist_, kp, k.size(), kRevMax, cur, have));
+    // Only a key whose live version carries this lease goes (anything else is a stale attachment).
+    if (!have || cur.tombstone() || cur.lease != id) continue;
+    header(h, kTombstone, sub_, 0, 0, 0);
+    AXIS_TRY(writeVersion(kp, k.size(), h, nullptr, 0, true));
+    deleted++;
+  }
+  uint8_t kb[8];
+  putBE64(kb, id);
+  MDB_val lk{8, kb};
+  AXIS_MDB(mdb_del(txn_, dbs_.leases, &lk, nullptr), "drop lease");
+  if (wrote_) state_.rev++;
+  wrote_ = false;
+  return Status::Ok();
 }
 
 Status Apply::txnBody(Reader& in, Writer& out, bool exec) {
@@ -218,7 +318,19 @@ Status Apply::put(Reader& in, Writer& out, bool exec) {
     value = reinterpret_cast<const uint8_t*>(kept.data());
     valueLen = kept.size();
   }
-  if (flags & 4) lease = prev.lease;
+  uint64_t prevLease = live ? prev.lease : 0;
+  if (flags & 4) {
+    lease = prevLease;
+  } else if (lease != 0) {
+    LeaseInfo info;
+    bool exists;
+    AXIS_TRY(readLease(txn_, dbs_, lease, info, exists));
+    if (!exists) return leaseNotFound(lease);
+  }
+  if (prevLease != lease) {
+    if (prevLease != 0) AXIS_TRY(detachKey(txn_, dbs_, prevLease, key, keyLen));
+    if (lease != 0) AXIS_TRY(attachKey(txn_, dbs_, lease, key, keyLen));
+  }
   uint8_t h[kHistHeader];
   header(h, 0, sub_, live ? prev.create : state_.rev + 1, live ? prev.version + 1 : 1, lease);
   return writeVersion(key, keyLen, h, value, valueLen, false);
@@ -231,6 +343,7 @@ Status Apply::del(Reader& in, Writer& out, bool exec) {
   if (!in.ok) return malformed();
   if (!exec) return Status::Ok();
   std::vector<std::string> keys;
+  std::vector<uint64_t> leases;
   size_t countAt = out.mark();
   out.u64(0);
   size_t nAt = out.placeholder32();
@@ -239,6 +352,7 @@ Status Apply::del(Reader& in, Writer& out, bool exec) {
   AXIS_TRY(visitKeys(hist_, range, v.rev, [&](const Version& ver) {
     if (ver.tombstone()) return true;
     keys.emplace_back(reinterpret_cast<const char*>(ver.key), ver.keyLen);
+    leases.push_back(ver.lease);
     if (flags & 1) {
       writeKv(out, ver, false);
       n++;
@@ -248,9 +362,11 @@ Status Apply::del(Reader& in, Writer& out, bool exec) {
   out.patch64(countAt, keys.size());
   out.patch32(nAt, n);
   uint8_t h[kHistHeader];
-  for (const std::string& k : keys) {
+  for (size_t i = 0; i < keys.size(); i++) {
+    const uint8_t* kp = reinterpret_cast<const uint8_t*>(keys[i].data());
+    if (leases[i] != 0) AXIS_TRY(detachKey(txn_, dbs_, leases[i], kp, keys[i].size()));
     header(h, kTombstone, sub_, 0, 0, 0);
-    AXIS_TRY(writeVersion(reinterpret_cast<const uint8_t*>(k.data()), k.size(), h, nullptr, 0, true));
+    AXIS_TRY(writeVersion(kp, keys[i].size(), h, nullptr, 0, true));
   }
   return Status::Ok();
 }

@@ -4,6 +4,8 @@
 // Batch: (u32 length | request)*;  request (u8 kind): 1 TXN txnBody | 2 COMPACT u64 revision
 //        | 3 RAFT_APPEND | 4 RAFT_COMPACT (see raftlog.h; result u8 0 | u64 0, no new revision)
 //        | 5 APPLY applyBody (a committed Raft entry, see below and statemachine.h)
+//        | 6 LEASE_GRANT u64 id, u64 ttlSeconds | 7 LEASE_REVOKE u64 id
+//        | 8 LEASE_CHECKPOINT u32 n, (u64 id, u64 remainingMs)* | 9 LEASE_RENEW u64 id   (see lease.h)
 // txnBody:  u32 n compare* | u32 n op* (success) | u32 n op* (failure)
 // compare:  u8 target | u8 result | range | (bytes value | u64 number)
 // op:       1 PUT bytes key, bytes value, u64 lease, u8 flags(prevKv 1, ignoreValue 2, ignoreLease 4)
@@ -12,9 +14,24 @@
 // txnResult: u8 succeeded | u32 n | resp*;  resp: u8 op, then PUT u8 hasPrev [kv] |
 //           DELETE u64 deleted, u32 n kv* | RANGE rangeResult | TXN txnResult
 //
+// Leases (lease.h). None but a revoke that deletes keys makes a new revision; `revision` is the
+// current one then. Lease ids are chosen by the caller and are never 0.
+//   LEASE_GRANT:      a new lease with ttlSeconds ≥ 1, no checkpoint. An existing id: AXIS_LEASE_EXISTS.
+//                     Result u8 0 | u64 revision.
+//   LEASE_REVOKE:     deletes every key attached to the lease in ONE new revision (tombstones and
+//                     change-log entries in key order, as a deleteRange; none if no key is attached,
+//                     as etcd), then the lease. Missing: AXIS_LEASE_NOT_FOUND.
+//                     Result u8 0 | u64 revision | u64 deleted.
+//   LEASE_CHECKPOINT: stores each lease's remaining TTL (ms); ids with no lease are skipped.
+//                     Result u8 0 | u64 revision.
+//   LEASE_RENEW:      clears the lease's checkpoint (a keepalive: full TTL from now on every replica
+//                     that loads it). Missing: AXIS_LEASE_NOT_FOUND. Result u8 0 | u64 revision | u64 ttl.
+// A PUT with lease ≠ 0 needs the lease to exist (AXIS_LEASE_NOT_FOUND otherwise; the request
+// changes nothing); ignoreLease keeps the key's lease unchecked.
+//
 // applyBody: u64 index | u64 term | u8 flags (1 conf, 2 request) | [bytes confState]
 //            | [u64 client, u64 seq, u64 floor, u64 horizon, bytes inner]
-//   inner:   a kind 1 TXN or kind 2 COMPACT request (u8 kind | body), as above.
+//   inner:   a kind 1 TXN, 2 COMPACT or 6-9 lease request (u8 kind | body), as above.
 //   Applies the entry in one transaction with its mark: meta "applied" = index | term, and (flag 1)
 //   meta "conf" = confState. `index` must be the applied index + 1 (any index ≥ 1 on a store that
 //   never applied an entry). Flag 2: if (client, seq) has a dedup record, its stored result is the
@@ -38,6 +55,9 @@ struct WriteState {
   uint64_t compact = 0;
   uint64_t applied = 0;  // the last applied Raft entry (statemachine.h)
 };
+
+// Whether a request kind may be an APPLY's inner request (TXN, COMPACT, the lease kinds).
+bool isStateMachineRequest(uint8_t kind);
 
 // The error form of a result: u8 1 | bytes code | bytes message.
 void writeError(Writer& out, const Status& s);
@@ -63,6 +83,8 @@ class Apply {
   Status put(Reader& in, Writer& out, bool exec);
   Status del(Reader& in, Writer& out, bool exec);
   Status range(Reader& in, Writer& out, bool exec);
+  Status leaseRequest(uint8_t kind, Reader& in, Writer& out);  // kinds 6-9
+  Status leaseRevoke(uint64_t id, uint64_t& deleted);
   Status compare(Reader& in, bool exec, bool& holds);
   Status writeVersion(const uint8_t* key, size_t keyLen, const uint8_t* header, const uint8_t* value, size_t valueLen,
                       bool tombstone);

@@ -6,6 +6,7 @@
 //   revs: be64(revision) ‖ be32(sub)  →  kind u8 | userKey          (the change log)
 //   meta: "compact" → u64 compaction floor  (the current revision is the change log's last)
 //         "applied", "conf" → the last applied Raft entry and membership (see statemachine.h)
+//   leases, leasekeys: leases and the keys attached to them (see lease.h)
 #pragma once
 #include <cstdint>
 #include <string>
@@ -23,6 +24,7 @@ struct Dbs {
   MDB_dbi hist = 0, revs = 0, meta = 0;
   MDB_dbi rlog = 0, rmeta = 0;  // the Raft log (see raftlog.h)
   MDB_dbi dedup = 0, dedupage = 0;  // the state machine's client request table (see statemachine.h)
+  MDB_dbi leases = 0, leasekeys = 0;  // leases and their attached keys (see lease.h)
 };
 
 struct Version {

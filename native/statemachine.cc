@@ -257,8 +257,9 @@ Status Apply::entry(Reader& in, Writer& out) {
     } else if (!found) {
       Reader inner(e.body, e.bodyLen);
       uint8_t kind = e.bodyLen > 0 ? e.body[0] : 0;
-      Status s = kind == 1 || kind == 2 ? request(inner, out)
-                                         : Status::Error("AXIS_INVALID_ARGUMENT", "an entry's request is a txn or a compaction");
+      Status s = isStateMachineRequest(kind)
+                     ? request(inner, out)
+                     : Status::Error("AXIS_INVALID_ARGUMENT", "an entry's request is a txn, a compaction or a lease request");
       if (s.ok() && inner.more()) s = Status::Error("AXIS_INVALID_ARGUMENT", "malformed write request");
       if (!s.ok()) {
         // The transaction is dirty: the writer aborts it, then writes only the mark (failsAlike) or nothing.

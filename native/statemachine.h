@@ -28,7 +28,7 @@ struct ApplyEntry {
   const uint8_t* conf = nullptr;  // points into the request
   size_t confLen = 0;
   uint64_t client = 0, seq = 0, floor = 0, horizon = 0;
-  const uint8_t* body = nullptr;  // the inner request: u8 kind (1 TXN, 2 COMPACT) | its body
+  const uint8_t* body = nullptr;  // the inner request: u8 kind (1 TXN, 2 COMPACT, 6-9 lease) | its body
   size_t bodyLen = 0;
 
   bool hasRequest() const { return flags & kApplyRequest; }

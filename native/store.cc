@@ -1,5 +1,6 @@
 #include "store.h"
 
+#include "lease.h"
 #include "reads.h"
 #include "statemachine.h"
 
@@ -28,6 +29,8 @@ Napi::Function Store::Init(Napi::Env env) {
                          InstanceMethod<&Store::RaftTerm>("raftTerm"),
                          InstanceMethod<&Store::RaftEntries>("raftEntries"),
                          InstanceMethod<&Store::Applied>("applied"),
+                         InstanceMethod<&Store::Leases>("leases"),
+                         InstanceMethod<&Store::Lease>("lease"),
                          InstanceMethod<&Store::Write>("write"),
                          InstanceMethod<&Store::WaitCompaction>("waitCompaction"),
                          InstanceMethod<&Store::TakeSnapshot>("snapshot"),
@@ -240,6 +243,42 @@ Napi::Value Store::Applied(const Napi::CallbackInfo& info) {
     throwStatus(env, s);
     return env.Undefined();
   }
+  return Napi::Buffer<char>::Copy(env, w.buf.data(), w.buf.size());
+}
+
+// leases() → u32 n | (u64 id | u64 ttlSeconds | u64 remainingMs)*  (see lease.h)
+Napi::Value Store::Leases(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  View* v = latest(env);
+  if (!v) return env.Undefined();
+  Writer w;
+  Status s = listLeases(v->txn, dbs(), w);
+  if (!s.ok()) {
+    throwStatus(env, s);
+    return env.Undefined();
+  }
+  return Napi::Buffer<char>::Copy(env, w.buf.data(), w.buf.size());
+}
+
+// lease(id, keyLimit) → null (no such lease) | u64 ttlSeconds | u64 remainingMs | u64 keyCount | u32 n | (bytes key)*
+// keyLimit: 0 no keys, -1 every key, else at most that many.
+Napi::Value Store::Lease(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsNumber()) {
+    return fail(env, "AXIS_INVALID_ARGUMENT", "lease(id, keyLimit)");
+  }
+  View* v = latest(env);
+  if (!v) return env.Undefined();
+  uint64_t id = static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value());
+  int64_t limit = info[1].As<Napi::Number>().Int64Value();
+  Writer w;
+  bool found = false;
+  Status s = describeLease(v->txn, dbs(), id, limit < 0 ? UINT64_MAX : static_cast<uint64_t>(limit), w, found);
+  if (!s.ok()) {
+    throwStatus(env, s);
+    return env.Undefined();
+  }
+  if (!found) return env.Null();
   return Napi::Buffer<char>::Copy(env, w.buf.data(), w.buf.size());
 }
 

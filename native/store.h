@@ -46,6 +46,8 @@ class Store : public Napi::ObjectWrap<Store> {
   Napi::Value RaftTerm(const Napi::CallbackInfo& info);
   Napi::Value RaftEntries(const Napi::CallbackInfo& info);
   Napi::Value Applied(const Napi::CallbackInfo& info);
+  Napi::Value Leases(const Napi::CallbackInfo& info);
+  Napi::Value Lease(const Napi::CallbackInfo& info);
   Napi::Value Write(const Napi::CallbackInfo& info);
   Napi::Value WaitCompaction(const Napi::CallbackInfo& info);
   Napi::Value TakeSnapshot(const Napi::CallbackInfo& info);

@@ -91,7 +91,7 @@ Status WriterThread::openEnv() {
     return Status::Error("AXIS_ALREADY_OPEN", config_.path + " is open in another process");
   }
   AXIS_MDB(mdb_env_create(&env_), "create environment");
-  AXIS_MDB(mdb_env_set_maxdbs(env_, 8), "set max dbs");
+  AXIS_MDB(mdb_env_set_maxdbs(env_, 12), "set max dbs");
   AXIS_MDB(mdb_env_set_mapsize(env_, config_.mapSize), "set map size");
   AXIS_MDB(mdb_env_set_maxreaders(env_, config_.maxReaders), "set max readers");
   // Not MDB_WRITEMAP: it makes commits ~20% cheaper, but this LMDB fails an assertion in
@@ -113,6 +113,8 @@ Status WriterThread::openEnv() {
   if ((rc = mdb_dbi_open(txn, "rmeta", MDB_CREATE, &dbs_.rmeta))) return fail(rc, "open rmeta");
   if ((rc = mdb_dbi_open(txn, "dedup", MDB_CREATE, &dbs_.dedup))) return fail(rc, "open dedup");
   if ((rc = mdb_dbi_open(txn, "dedupage", MDB_CREATE, &dbs_.dedupage))) return fail(rc, "open dedupage");
+  if ((rc = mdb_dbi_open(txn, "leases", MDB_CREATE, &dbs_.leases))) return fail(rc, "open leases");
+  if ((rc = mdb_dbi_open(txn, "leasekeys", MDB_CREATE, &dbs_.leasekeys))) return fail(rc, "open leasekeys");
   View v;
   v.txn = txn;
   Status s = v.load(dbs_);

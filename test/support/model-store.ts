@@ -295,6 +295,8 @@ export class ModelStore implements KV {
   private revision = 1;
   private compactRevision = 0;
   private closed = false;
+  /** Granted lease ids: a put with another lease fails, as the native store's (no expiry here). */
+  private readonly leaseIds = new Set<number>();
 
   /** @internal Throws AXIS_CLOSED once the store is closed. */
   ensureOpen(): void {
@@ -381,6 +383,15 @@ export class ModelStore implements KV {
     this.closed = true;
   }
 
+  /** Leases as far as puts see them: the id exists or not (makes no revision). */
+  async leaseGrant(ttl: number, options?: { id?: number }): Promise<{ id: number; ttl: number }> {
+    this.ensureOpen();
+    const id = options?.id ?? this.leaseIds.size + 1;
+    if (this.leaseIds.has(id)) fail(ErrorCode.LEASE_EXISTS, `lease ${id} already exists`);
+    this.leaseIds.add(id);
+    return { id, ttl };
+  }
+
   // ---- the txn machinery ----
 
   /** Validates and runs a txn atomically: all of it, or (on any error) none of it. */
@@ -432,13 +443,15 @@ export class ModelStore implements KV {
       if ((p.ignoreValue || p.ignoreLease) && !live) {
         fail(ErrorCode.KEY_NOT_FOUND, 'ignoreValue/ignoreLease need the key to exist');
       }
+      const lease = p.ignoreLease ? live!.lease : checkCount(p.lease, 'lease');
+      if (!p.ignoreLease && lease !== 0 && !this.leaseIds.has(lease)) fail(ErrorCode.LEASE_NOT_FOUND, `lease ${lease} not found`);
       this.append(run, {
         key,
         type: 'put',
         value: p.ignoreValue ? live!.value : Buffer.from(toBuffer(p.value, 'value')),
         createRevision: live ? live.createRevision : run.base + 1,
         version: live ? live.version + 1 : 1,
-        lease: p.ignoreLease ? live!.lease : checkCount(p.lease, 'lease'),
+        lease,
       });
       const result: PutResult = { revision: 0 };
       if (p.prevKv && live) result.prevKv = toKV(live);

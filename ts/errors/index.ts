@@ -19,6 +19,13 @@ export const ErrorCode = {
   TOO_MANY_SNAPSHOTS: 'AXIS_TOO_MANY_SNAPSHOTS',
   NO_SPACE: 'AXIS_NO_SPACE',
   STORAGE: 'AXIS_STORAGE',
+  // Leases.
+  /** No lease with that id (never granted, revoked, or expired). */
+  LEASE_NOT_FOUND: 'AXIS_LEASE_NOT_FOUND',
+  /** A grant named an id that is taken. */
+  LEASE_EXISTS: 'AXIS_LEASE_EXISTS',
+  /** A grant's TTL is below the server's minimum. */
+  LEASE_TTL_TOO_SMALL: 'AXIS_LEASE_TTL_TOO_SMALL',
   // Consensus: why a proposal, read or membership change was refused.
   NO_LEADER: 'AXIS_NO_LEADER',
   NOT_LEADER: 'AXIS_NOT_LEADER',

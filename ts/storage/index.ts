@@ -2,5 +2,8 @@ export { open, Store } from './store.js';
 export { prefixEnd } from './validate.js';
 export * from './types.js';
 export * from './raft-log.js';
-export { encodeWrite, decodeWriteResult, type WriteRequest, type WriteResult } from './write-request.js';
+export {
+  encodeWrite, decodeWriteResult, type WriteRequest, type WriteResult, type LeaseGrantWriteResult, type LeaseRevokeResult,
+  type LeaseRenewResult,
+} from './write-request.js';
 export { DEFAULT_DEDUP_HORIZON, type ApplyEntry, type ApplyOptions, type ApplyRequest, type AppliedState } from './state-machine.js';

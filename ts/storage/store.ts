@@ -5,14 +5,20 @@ import { AxisError, ErrorCode } from '../errors/index.js';
 import { Decoder, Encoder, SharedKv, decodeChanges, decodeRange, encodeRange, encodeRangeOptions } from './codec.js';
 import {
   Limits, type Bytes, type ChangesOptions, type ChangesResult, type CompactOptions, type DeleteOptions,
-  type DeleteResult, type Event, type HistoryOptions, type KV, type KVRead, type KeyValue, type OpenOptions,
+  type DeleteResult, type Event, type HistoryOptions, type KV, type KVRead, type KeyValue, type LeaseGrantOptions,
+  type LeaseGrantResult, type LeaseTimeToLive, type LeaseTimeToLiveOptions, type OpenOptions,
   type PutOptions, type PutResult, type RangeOptions, type RangeResult, type ReadOptions, type Snapshot,
   type StoreStatus, type TxnRequest, type TxnResult,
 } from './types.js';
 import { RaftLog } from './raft-log.js';
+import { Lessor, type LessorOptions, decodeLease, decodeLeases, lessorOptions, randomLeaseId } from './lessor.js';
 import { type AppliedState, type ApplyEntry, type ApplyOptions, checkApply, decodeApplied, decodeApplyResult, encodeApply } from './state-machine.js';
 import { checkCount, checkKey, checkRange, checkRangeOptions, prefixEnd, toBuffer } from './validate.js';
-import { type PreparedWrite, prepareCompact, prepareDelete, preparePut, prepareTxn } from './write-request.js';
+import {
+  type LeaseRevokeResult, type PreparedWrite, prepareCompact, prepareDelete, prepareLeaseGrant, prepareLeaseRenew,
+  prepareLeaseRevoke, preparePut, prepareTxn,
+} from './write-request.js';
+import { checkLeaseId, checkLeaseTtl } from './validate.js';
 
 const GiB = 1024 * 1024 * 1024;
 /** Data directories open in this process: LMDB must never open one environment twice. */
@@ -137,6 +143,7 @@ export class Store extends ViewReader implements KV {
   private pending: Pending[] = [];
   private flushQueued = false;
   private raft: RaftLog | undefined;
+  private lessor: Lessor | undefined;
 
   /** Use `open()`. */
   constructor(
@@ -234,6 +241,94 @@ export class Store extends ViewReader implements KV {
     return this.raft;
   }
 
+  /** Starts the embedded lessor (`open` does, unless `lessor: false`). */
+  startLessor(options: LessorOptions): void {
+    this.check();
+    if (this.lessor) return;
+    this.lessor = new Lessor(this.native, (w) => this.submit(w.encode, w.decode), options);
+    this.lessor.start();
+  }
+
+  /**
+   * Grants a lease of `ttl` seconds (1 to 9,000,000,000) with `options.id`, or a random positive
+   * 52-bit id. AXIS_LEASE_EXISTS if the id given is taken. Makes no revision.
+   */
+  async leaseGrant(ttl: number, options?: LeaseGrantOptions): Promise<LeaseGrantResult> {
+    this.check();
+    const t = checkLeaseTtl(ttl);
+    if (options !== undefined && (typeof options !== 'object' || options === null)) {
+      throw new AxisError(ErrorCode.INVALID_ARGUMENT, 'options must be an object');
+    }
+    const chosen = options?.id === undefined ? undefined : checkLeaseId(options.id);
+    for (;;) {
+      const id = chosen ?? randomLeaseId();
+      try {
+        await this.submitPrepared(prepareLeaseGrant(id, t));
+      } catch (err) {
+        if (chosen === undefined && err instanceof AxisError && err.code === ErrorCode.LEASE_EXISTS) continue;
+        throw err;
+      }
+      this.lessor?.started(id, t);
+      return { id, ttl: t };
+    }
+  }
+
+  /** Revokes a lease: its keys are deleted in one revision (none if it has no keys). AXIS_LEASE_NOT_FOUND if there is no such lease. */
+  async leaseRevoke(id: number): Promise<LeaseRevokeResult> {
+    this.check();
+    const r = await this.submitPrepared(prepareLeaseRevoke(checkLeaseId(id)));
+    this.lessor?.revoked(id);
+    return r;
+  }
+
+  /**
+   * Renews a lease once: its full TTL counts again from now (and its persisted checkpoint is
+   * cleared). AXIS_LEASE_NOT_FOUND if there is no such lease, or it has expired.
+   */
+  async leaseKeepAlive(id: number): Promise<LeaseGrantResult> {
+    this.check();
+    const i = checkLeaseId(id);
+    if (this.lessor?.expired(i)) throw new AxisError(ErrorCode.LEASE_NOT_FOUND, `lease ${i} has expired`);
+    const known = this.lessor?.remainingMs(i) !== undefined;
+    const stored = this.native.lease(i, 0);
+    // Restart the deadline before the write, so the expiry timer does not revoke what is being renewed.
+    if (known && stored) this.lessor!.started(i, decodeLease(stored).ttl);
+    try {
+      const r = await this.submitPrepared(prepareLeaseRenew(i));
+      this.lessor?.started(i, r.ttl);
+      return { id: i, ttl: r.ttl };
+    } catch (err) {
+      if (err instanceof AxisError && err.code === ErrorCode.LEASE_NOT_FOUND) this.lessor?.revoked(i);
+      throw err;
+    }
+  }
+
+  /**
+   * A lease's granted TTL, the seconds it has left (rounded down) and, with `keys`, its attached
+   * keys. AXIS_LEASE_NOT_FOUND if there is no such lease.
+   */
+  leaseTimeToLive(id: number, options?: LeaseTimeToLiveOptions): LeaseTimeToLive {
+    this.check();
+    const i = checkLeaseId(id);
+    const buf = this.native.lease(i, options?.keys ? -1 : 0);
+    if (buf === null) throw new AxisError(ErrorCode.LEASE_NOT_FOUND, `lease ${i} not found`);
+    const l = decodeLease(buf);
+    const leftMs = this.lessor?.remainingMs(i) ?? (l.remainingMs > 0 ? l.remainingMs : l.ttl * 1000);
+    const out: LeaseTimeToLive = { id: i, ttl: l.ttl, remaining: Math.max(0, Math.floor(leftMs / 1000)) };
+    if (options?.keys) out.keys = l.keys;
+    return out;
+  }
+
+  /** Every lease's id, in id order. */
+  leases(): { id: number }[] {
+    this.check();
+    return decodeLeases(this.native.leases()).map((l) => ({ id: l.id }));
+  }
+
+  private submitPrepared<T>(w: PreparedWrite<T>): Promise<T> {
+    return this.submit(w.encode, w.decode);
+  }
+
   snapshot(): Snapshot {
     this.check();
     return new StoreSnapshot(this.native.snapshot(), () => this.closed, this.keyBuffer, this.outBuffer, new Encoder(256));
@@ -253,6 +348,7 @@ export class Store extends ViewReader implements KV {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.lessor?.stop();
     if (this.pending.length > 0) this.flush();
     try {
       await this.native.close();
@@ -311,6 +407,10 @@ export async function open(dir: string, options: OpenOptions = {}): Promise<Stor
   const maxSnapshots = options.maxSnapshots === undefined ? 1024 : checkCount(options.maxSnapshots, 'maxSnapshots');
   const spin = options.writerSpinMicros === undefined ? 200 : checkCount(options.writerSpinMicros, 'writerSpinMicros');
   if (spin > 100_000) throw new AxisError(ErrorCode.INVALID_ARGUMENT, 'writerSpinMicros must be at most 100000');
+  if (options.lessor !== undefined && typeof options.lessor !== 'boolean') {
+    throw new AxisError(ErrorCode.INVALID_ARGUMENT, 'lessor must be a boolean');
+  }
+  const lessor = options.lessor === false ? undefined : lessorOptions(options);
   let real: string;
   try {
     await fs.mkdir(dir, { recursive: true });
@@ -326,7 +426,16 @@ export async function open(dir: string, options: OpenOptions = {}): Promise<Stor
     const outBuf = Buffer.allocUnsafeSlow(64 * 1024);
     const native = new addon.NativeStore(real, mapSize, maxSnapshots, durability === 'nosync', keyBuf, outBuf, spin);
     await native.open();
-    return new Store(native, real, keyBuf, outBuf);
+    const store = new Store(native, real, keyBuf, outBuf);
+    if (lessor) {
+      try {
+        store.startLessor(lessor);
+      } catch (err) {
+        await store.close();
+        throw err;
+      }
+    }
+    return store;
   } catch (err) {
     openDirs.delete(real);
     throw err;

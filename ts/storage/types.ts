@@ -205,6 +205,20 @@ export interface OpenOptions {
    * member, which shares the machine with its peers, sets 0.
    */
   writerSpinMicros?: number;
+  /**
+   * Whether this process expires the store's leases and checkpoints their remaining TTLs
+   * (default true). A cluster member's store sets false: there the leader decides expiry and
+   * replicates revokes and checkpoints through Raft (`apply`).
+   */
+  lessor?: boolean;
+  /** How often expired leases are looked for, ms (default 500, as etcd). */
+  leaseExpiryIntervalMs?: number;
+  /** How often remaining TTLs of leases longer than this are persisted, ms (default 300000, etcd's 5 min). */
+  leaseCheckpointIntervalMs?: number;
+  /** Most expired leases revoked per second (default 1000, as etcd). */
+  leaseRevokeRate?: number;
+  /** The lessor's clock, ms (default performance.now). For tests. */
+  leaseClock?: () => number;
 }
 
 /** Limits (etcd's defaults where etcd has one). */
@@ -212,4 +226,39 @@ export const Limits = {
   maxKeyBytes: 1024,
   maxValueBytes: 1.5 * 1024 * 1024,
   maxTxnOps: 128,
+  /** etcd's largest lease TTL, seconds. */
+  maxLeaseTtl: 9_000_000_000,
 } as const;
+
+/** A lease's remaining TTL to persist (`leaseCheckpoint` write requests). */
+export interface LeaseCheckpoint {
+  id: number;
+  /** Milliseconds left; 0 clears the checkpoint (the full TTL counts again). */
+  remainingMs: number;
+}
+
+export interface LeaseGrantOptions {
+  /** The lease's id (a positive safe integer); a random one when absent. */
+  id?: number;
+}
+
+export interface LeaseGrantResult {
+  id: number;
+  /** Granted TTL, seconds. */
+  ttl: number;
+}
+
+export interface LeaseTimeToLiveOptions {
+  /** Also list the keys attached to the lease. */
+  keys?: boolean;
+}
+
+export interface LeaseTimeToLive {
+  id: number;
+  /** Granted TTL, seconds. */
+  ttl: number;
+  /** Seconds left before it expires (whole seconds, rounded down, as etcd's). */
+  remaining: number;
+  /** The attached keys, in key order, when asked for. */
+  keys?: Buffer[];
+}

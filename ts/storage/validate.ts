@@ -1,6 +1,6 @@
 /** Argument checks shared by every KV implementation: bad input fails here, before anything changes. */
 import { AxisError, ErrorCode } from '../errors/index.js';
-import { Limits, type Bytes, type Compare, type RequestOp, type TxnRequest, type RangeOptions } from './types.js';
+import { Limits, type Bytes, type Compare, type LeaseCheckpoint, type RequestOp, type TxnRequest, type RangeOptions } from './types.js';
 
 export function toBuffer(b: Bytes, what: string): Buffer {
   if (typeof b === 'string') return Buffer.from(b, 'utf8');
@@ -201,4 +201,29 @@ export function checkTxn(t: TxnRequest): void {
   checkTxnFields(t);
   checkIntervals(t.success ?? []);
   checkIntervals(t.failure ?? []);
+}
+
+/** A lease id: a positive safe integer. */
+export function checkLeaseId(id: unknown, what = 'lease id'): number {
+  if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 1) {
+    throw new AxisError(ErrorCode.INVALID_ARGUMENT, `${what} must be a positive safe integer, got ${String(id)}`);
+  }
+  return id;
+}
+
+/** A lease TTL in seconds: 1 to etcd's maximum. */
+export function checkLeaseTtl(ttl: unknown): number {
+  if (typeof ttl !== 'number' || !Number.isSafeInteger(ttl) || ttl < 1 || ttl > Limits.maxLeaseTtl) {
+    throw new AxisError(ErrorCode.INVALID_ARGUMENT, `lease TTL must be an integer from 1 to ${Limits.maxLeaseTtl} seconds, got ${String(ttl)}`);
+  }
+  return ttl;
+}
+
+export function checkLeaseCheckpoints(list: unknown): LeaseCheckpoint[] {
+  if (!Array.isArray(list)) throw new AxisError(ErrorCode.INVALID_ARGUMENT, 'lease checkpoints must be an array');
+  return list.map((c: unknown) => {
+    if (typeof c !== 'object' || c === null) throw new AxisError(ErrorCode.INVALID_ARGUMENT, 'a lease checkpoint must be an object');
+    const { id, remainingMs } = c as Record<string, unknown>;
+    return { id: checkLeaseId(id), remainingMs: checkInteger(remainingMs, 'remainingMs') };
+  });
 }

@@ -5,8 +5,10 @@
  */
 import { AxisError, ErrorCode } from '../errors/index.js';
 import { Decoder, Encoder, RequestKind, decodeDelete, decodeTxnResult, encodeDelete, encodePut, encodeTxnBody, putFlags } from './codec.js';
-import type { Bytes, DeleteOptions, DeleteResult, PutOptions, PutResult, TxnRequest, TxnResult } from './types.js';
-import { checkCount, checkKey, checkRange, checkTxn, checkValue } from './validate.js';
+import type {
+  Bytes, DeleteOptions, DeleteResult, LeaseCheckpoint, PutOptions, PutResult, TxnRequest, TxnResult,
+} from './types.js';
+import { checkCount, checkKey, checkLeaseCheckpoints, checkLeaseId, checkLeaseTtl, checkRange, checkTxn, checkValue } from './validate.js';
 
 /** One write, as `Store.put`, `delete`, `deleteRange`, `txn` and `compact` take it. */
 export type WriteRequest =
@@ -14,7 +16,22 @@ export type WriteRequest =
   | { delete: { key: Bytes; options?: DeleteOptions } }
   | { deleteRange: { start: Bytes; end?: Bytes | null; options?: DeleteOptions } }
   | { txn: TxnRequest }
-  | { compact: { revision: number } };
+  | { compact: { revision: number } }
+  /** A new lease (the caller picks the id; AXIS_LEASE_EXISTS if taken). No new revision. */
+  | { leaseGrant: { id: number; ttl: number } }
+  /** Deletes the lease's keys in one revision (none if it has none), then the lease. */
+  | { leaseRevoke: { id: number } }
+  /** Remaining TTLs to persist; ids with no lease are skipped. No new revision. */
+  | { leaseCheckpoint: { leases: LeaseCheckpoint[] } }
+  /** A keepalive's persistent part: clears the lease's checkpoint (full TTL from now). */
+  | { leaseRenew: { id: number } };
+
+/** The result of a lease grant through `encodeWrite`. */
+export interface LeaseGrantWriteResult { revision: number; id: number; ttl: number }
+/** The result of a lease revoke: `deleted` keys went in `revision` (the current one if none). */
+export interface LeaseRevokeResult { revision: number; deleted: number }
+/** The result of a lease renew: the lease's granted TTL. */
+export interface LeaseRenewResult { revision: number; ttl: number }
 
 /** What a write request's result decodes to. */
 export type WriteResult<R extends WriteRequest = WriteRequest> = R extends { put: unknown }
@@ -23,7 +40,13 @@ export type WriteResult<R extends WriteRequest = WriteRequest> = R extends { put
     ? DeleteResult
     : R extends { txn: unknown }
       ? TxnResult
-      : { revision: number };
+      : R extends { leaseGrant: unknown }
+        ? LeaseGrantWriteResult
+        : R extends { leaseRevoke: unknown }
+          ? LeaseRevokeResult
+          : R extends { leaseRenew: unknown }
+            ? LeaseRenewResult
+            : { revision: number };
 
 /** A validated write: `encode` appends it to a batch, `decode` reads its result (after the status byte). */
 export interface PreparedWrite<T> {
@@ -102,18 +125,68 @@ export function prepareCompact(revision: number): PreparedWrite<{ revision: numb
   };
 }
 
+export function prepareLeaseGrant(id: number, ttl: number): PreparedWrite<LeaseGrantWriteResult> {
+  const i = checkLeaseId(id);
+  const t = checkLeaseTtl(ttl);
+  return {
+    encode: (e) => {
+      e.u8(RequestKind.LeaseGrant);
+      e.u64(i);
+      e.u64(t);
+    },
+    decode: (d) => ({ revision: d.u64(), id: i, ttl: t }),
+  };
+}
+
+export function prepareLeaseRevoke(id: number): PreparedWrite<LeaseRevokeResult> {
+  const i = checkLeaseId(id);
+  return {
+    encode: (e) => {
+      e.u8(RequestKind.LeaseRevoke);
+      e.u64(i);
+    },
+    decode: (d) => ({ revision: d.u64(), deleted: d.u64() }),
+  };
+}
+
+export function prepareLeaseCheckpoint(leases: readonly LeaseCheckpoint[]): PreparedWrite<{ revision: number }> {
+  const list = checkLeaseCheckpoints(leases);
+  return {
+    encode: (e) => {
+      e.u8(RequestKind.LeaseCheckpoint);
+      e.u32(list.length);
+      for (const c of list) {
+        e.u64(c.id);
+        e.u64(c.remainingMs);
+      }
+    },
+    decode: decodeCompact,
+  };
+}
+
+export function prepareLeaseRenew(id: number): PreparedWrite<LeaseRenewResult> {
+  const i = checkLeaseId(id);
+  return {
+    encode: (e) => {
+      e.u8(RequestKind.LeaseRenew);
+      e.u64(i);
+    },
+    decode: (d) => ({ revision: d.u64(), ttl: d.u64() }),
+  };
+}
+
 function field(req: object, name: string): Record<string, unknown> {
   const v = (req as Record<string, unknown>)[name];
   if (typeof v !== 'object' || v === null) throw new AxisError(ErrorCode.INVALID_ARGUMENT, `write request's ${name} must be an object`);
   return v as Record<string, unknown>;
 }
 
-const KINDS = ['put', 'delete', 'deleteRange', 'txn', 'compact'] as const;
+const KINDS = ['put', 'delete', 'deleteRange', 'txn', 'compact', 'leaseGrant', 'leaseRevoke', 'leaseCheckpoint', 'leaseRenew'] as const;
 
 function kindOf(req: WriteRequest): (typeof KINDS)[number] {
   if (typeof req !== 'object' || req === null) throw new AxisError(ErrorCode.INVALID_ARGUMENT, 'write request must be an object');
   for (const k of KINDS) if (k in req) return k;
-  throw new AxisError(ErrorCode.INVALID_ARGUMENT, 'write request must be one of put, delete, deleteRange, txn, compact');
+  throw new AxisError(ErrorCode.INVALID_ARGUMENT, `write request must be one of ${KINDS.join(', ')}`);
 }
 
 /** Validates `req` exactly as the Store method of the same name does (same errors), before anything happens. */
@@ -132,6 +205,14 @@ export function prepareWrite(req: WriteRequest): PreparedWrite<WriteResult> {
       return prepareTxn((req as { txn: TxnRequest }).txn);
     case 'compact':
       return prepareCompact(f!.revision as number);
+    case 'leaseGrant':
+      return prepareLeaseGrant(f!.id as number, f!.ttl as number);
+    case 'leaseRevoke':
+      return prepareLeaseRevoke(f!.id as number);
+    case 'leaseCheckpoint':
+      return prepareLeaseCheckpoint(f!.leases as LeaseCheckpoint[]);
+    case 'leaseRenew':
+      return prepareLeaseRenew(f!.id as number);
   }
 }
 
@@ -165,6 +246,11 @@ export function decodeWriteResult(req: WriteRequest, result: Uint8Array): WriteR
     case 'txn':
       return txnDecoder((req as { txn: TxnRequest }).txn)(d);
     case 'compact':
+    case 'leaseCheckpoint':
       return decodeCompact(d);
+    case 'leaseGrant':
+    case 'leaseRevoke':
+    case 'leaseRenew':
+      return prepareWrite(req).decode(d);
   }
 }
