@@ -21,4 +21,6 @@ async function fresh(): Promise<SuiteStore> {
   return client;
 }
 
-kvSuite('cluster Client', fresh, { snapshots: false });
+// Leases come to the cluster with the leader's lessor (issue 5); until then the scenarios that put
+// keys with leases run against the embedded store only.
+kvSuite('cluster Client', fresh, { snapshots: false, leases: false });

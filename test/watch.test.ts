@@ -195,3 +195,25 @@ describe('watches (embedded store)', { timeout: 60_000 }, () => {
     });
   });
 });
+
+describe('store.watch (the embedded API)', { timeout: 30_000 }, () => {
+  it('hears every commit by itself, and ends when the store closes', async () => {
+    const s = await open(await dir(), { durability: 'nosync' });
+    const w = s.watch('k', { prefix: true, prevKv: true });
+    await s.put('k1', 'a');
+    await s.txn({ success: [{ put: { key: 'k1', value: 'b' } }, { put: { key: 'k2', value: 'c' } }] });
+    await s.put('x', 'ignored');
+    const rs = await collect(w, (all) => lastRevision(all) >= 3);
+    validate(s, rs, 2, (k) => k.startsWith('k'));
+    assert.deepEqual(rs.flatMap((r) => r.events).map((e) => [e.kv.key.toString(), e.kv.value.toString(), e.prevKv?.value.toString()]), [
+      ['k1', 'a', undefined],
+      ['k1', 'b', 'a'],
+      ['k2', 'c', undefined],
+    ]);
+    await s.close();
+    const end = await collect(w, (all) => all.some((r) => r.canceled));
+    assert.equal(end.at(-1)!.cancelReason, 'the store is closed');
+    assert.equal(await w.next(), undefined);
+    assert.throws(() => s.watch('k'), (e) => isAxisError(e, ErrorCode.CLOSED));
+  });
+});

@@ -34,6 +34,8 @@ const SUITE_LEASES = [3, 5, 7, 9, 42];
 export interface SuiteOptions {
   /** The implementation has pinned read views (`snapshot()`): the embedded store does, a remote client does not. */
   snapshots?: boolean;
+  /** The implementation grants leases (`leaseGrant`), so the scenarios putting keys with leases run (default true). */
+  leases?: boolean;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -132,7 +134,6 @@ export function kvSuite(name: string, open: () => Promise<SuiteStore>, options: 
   function test(title: string, fn: (s: SuiteStore) => Promise<void>): void {
     it(title, async () => {
       const s = await open();
-      canLease = typeof s.leaseGrant === 'function';
       try {
         await fn(s);
       } finally {
@@ -141,27 +142,16 @@ export function kvSuite(name: string, open: () => Promise<SuiteStore>, options: 
     });
   }
 
-  /** A test that puts keys with leases: the suite's leases are granted first; skipped where there is no leaseGrant. */
-  let canLease: boolean | undefined; // learnt from the first store opened
+  /**
+   * A test that puts keys with leases: the suite's leases are granted first. Registered only for
+   * implementations that grant leases (`options.leases`, default true).
+   */
   function leaseTest(title: string, fn: (s: SuiteStore) => Promise<void>): void {
-    it(title, async (t) => {
-      if (canLease === false) {
-        t.skip(`${name} cannot grant leases`);
-        return;
-      }
-      const s = await open();
-      canLease = typeof s.leaseGrant === 'function';
-      try {
-        if (!canLease) {
-          t.skip(`${name} cannot grant leases`);
-          await s.prefix('', { countOnly: true }); // a store is not closed the moment it opened
-          return;
-        }
-        for (const id of SUITE_LEASES) await s.leaseGrant!(3600, { id });
-        await fn(s);
-      } finally {
-        await s.close();
-      }
+    if (options.leases === false) return;
+    test(title, async (s) => {
+      if (!s.leaseGrant) throw new Error(`${name} has no leaseGrant()`);
+      for (const id of SUITE_LEASES) await s.leaseGrant(3600, { id });
+      await fn(s);
     });
   }
 

@@ -105,7 +105,8 @@ export class Member {
   /** Opens the data directory (bootstrapping a new member's log) and starts taking part. */
   static async start(config: MemberConfig, transport: TransportFactory, onFatal?: (err: Error) => void): Promise<Member> {
     // No spinning writer: the member's peers (often on the same machine) need the CPU more.
-    const store = await open(config.dataDir, { durability: config.durability, writerSpinMicros: 0 });
+    // No embedded lessor either: in a cluster only the leader decides that a lease expired.
+    const store = await open(config.dataDir, { durability: config.durability, writerSpinMicros: 0, lessor: false });
     const m = new Member(config, store);
     if (onFatal) m.fatal = onFatal;
     try {

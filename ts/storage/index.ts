@@ -7,3 +7,4 @@ export {
   type LeaseRenewResult,
 } from './write-request.js';
 export { DEFAULT_DEDUP_HORIZON, type ApplyEntry, type ApplyOptions, type ApplyRequest, type AppliedState } from './state-machine.js';
+export { Watch, WatchHub, type WatchEvent, type WatchFilter, type WatchOptions, type WatchResponse } from './watch.js';

@@ -11,6 +11,7 @@ import {
   type StoreStatus, type TxnRequest, type TxnResult,
 } from './types.js';
 import { RaftLog } from './raft-log.js';
+import { Watch, WatchHub, type WatchOptions } from './watch.js';
 import { Lessor, type LessorOptions, decodeLease, decodeLeases, lessorOptions, randomLeaseId } from './lessor.js';
 import { type AppliedState, type ApplyEntry, type ApplyOptions, checkApply, decodeApplied, decodeApplyResult, encodeApply } from './state-machine.js';
 import { checkCount, checkKey, checkRange, checkRangeOptions, prefixEnd, toBuffer } from './validate.js';
@@ -142,6 +143,7 @@ export class Store extends ViewReader implements KV {
   private readonly batch = new Encoder(64 * 1024);
   private pending: Pending[] = [];
   private flushQueued = false;
+  private hub: WatchHub | undefined;
   private raft: RaftLog | undefined;
   private lessor: Lessor | undefined;
 
@@ -345,9 +347,25 @@ export class Store extends ViewReader implements KV {
     return this.native.revision();
   }
 
+  /**
+   * Watches a key (or `{end}` range, or `{prefix: true}`) from `startRevision` (or from now): an
+   * async iterable of responses carrying whole revisions of events in order (see watch.ts).
+   */
+  watch(key: Bytes, options?: WatchOptions): Watch {
+    this.check();
+    this.hub ??= new WatchHub({
+      revision: () => this.revision(),
+      compactRevision: () => this.status().compactRevision,
+      changes: (from, o) => this.changes(from, o),
+      get: (k, o) => this.get(k, o),
+    });
+    return new Watch(this.hub, key, options);
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.hub?.close();
     this.lessor?.stop();
     if (this.pending.length > 0) this.flush();
     try {
@@ -378,6 +396,7 @@ export class Store extends ViewReader implements KV {
     this.pending = [];
     this.native.write(this.batch.take()).then(
       (results) => {
+        this.hub?.notify(); // watchers read what this commit changed
         const d = new Decoder(results);
         for (const p of batch) {
           try {
