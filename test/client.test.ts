@@ -21,6 +21,4 @@ async function fresh(): Promise<SuiteStore> {
   return client;
 }
 
-// Leases come to the cluster with the leader's lessor (issue 5); until then the scenarios that put
-// keys with leases run against the embedded store only.
-kvSuite('cluster Client', fresh, { snapshots: false, leases: false });
+kvSuite('cluster Client', fresh, { snapshots: false });

@@ -17,7 +17,11 @@ export interface TestCluster {
   close(): Promise<void>;
 }
 
-export async function startCluster(n: number, dir: () => Promise<string>, options: { transport?: TransportFactory; tickMs?: number; electionTicks?: number } = {}): Promise<TestCluster> {
+export async function startCluster(
+  n: number,
+  dir: () => Promise<string>,
+  options: { transport?: TransportFactory; tickMs?: number; electionTicks?: number; leaseCheckpointIntervalMs?: number } = {},
+): Promise<TestCluster> {
   const ports = await freePorts(2 * n);
   const names = Array.from({ length: n }, (_, i) => `m${i + 1}`);
   const peerUrls = names.map((_, i) => `tcp://127.0.0.1:${ports[2 * i]}`);
@@ -36,6 +40,7 @@ export async function startCluster(n: number, dir: () => Promise<string>, option
       const config = resolveConfig({
         name: names[i]!, dataDir: dirs[i]!, peerListen: peerUrls[i]!, clientListen: endpoints[i]!, initialCluster,
         tickMs: options.tickMs ?? 20, electionTicks: options.electionTicks ?? 10, durability: 'nosync',
+        ...(options.leaseCheckpointIntervalMs ? { leaseCheckpointIntervalMs: options.leaseCheckpointIntervalMs } : {}),
       });
       const s = await serve(config, options.transport ? { transport: options.transport } : {});
       servers[i] = s;

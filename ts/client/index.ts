@@ -11,7 +11,7 @@ import { Dealer } from 'zeromq';
 import { AxisError, ErrorCode } from '../errors/index.js';
 import {
   API_VERSION, type PbReply, type PbRequest, type PbStatus, bytesOf, changesFromPb, decodeReply, deleteResultFromPb,
-  encodeRequest, endToPb, eventsFromPb, joinFrame, kvFromPb, splitFrame, putResultFromPb, putToPb, rangeOptionsToPb, rangeResultFromPb,
+  buf, encodeRequest, endToPb, eventsFromPb, joinFrame, kvFromPb, splitFrame, putResultFromPb, putToPb, rangeOptionsToPb, rangeResultFromPb,
   txnResultFromPb, txnToPb,
 } from '../proto/api.js';
 import type {
@@ -363,6 +363,71 @@ export class Client implements KV {
   async compact(revision: number, options?: CompactOptions): Promise<{ revision: number }> {
     const r = await this.write({ compact: { revision: checkCount(revision, 'revision'), physical: options?.physical ?? false } });
     return { revision: r.compact!.revision };
+  }
+
+  /**
+   * Grants a lease of `ttl` seconds (raised to the cluster's minimum, 1.5 election timeouts), with
+   * `options.id` or one the cluster picks. Keys put with it are deleted when it is revoked or expires.
+   */
+  async leaseGrant(ttl: number, options?: { id?: number }): Promise<{ id: number; ttl: number }> {
+    const t = checkCount(ttl, 'ttl');
+    if (t === 0 || t > 9_000_000_000) throw new AxisError(ErrorCode.INVALID_ARGUMENT, 'a lease TTL is 1 to 9,000,000,000 seconds');
+    const id = checkCount(options?.id, 'id');
+    const r = id ? await this.write({ leaseGrant: { ttl: t, id } }) : await this.call({ leaseGrant: { ttl: t } }, true);
+    return { id: r.leaseGrant!.id, ttl: r.leaseGrant!.ttl };
+  }
+
+  /** Revokes a lease: its keys are deleted in one revision. */
+  async leaseRevoke(id: number): Promise<{ revision: number; deleted: number }> {
+    const r = await this.write({ leaseRevoke: { id: checkCount(id, 'id') } });
+    return { revision: r.leaseRevoke!.revision, deleted: r.leaseRevoke!.deleted };
+  }
+
+  /** Renews a lease once: its full TTL counts again from now. AXIS_LEASE_NOT_FOUND once it is gone. */
+  async leaseKeepAlive(id: number): Promise<{ id: number; ttl: number }> {
+    const r = await this.write({ leaseKeepAlive: { id: checkCount(id, 'id') } });
+    return { id: r.leaseKeepAlive!.id, ttl: r.leaseKeepAlive!.ttl };
+  }
+
+  /** A lease's granted TTL and the seconds it has left (the leader's count), with its keys if asked. */
+  async leaseTimeToLive(id: number, options?: { keys?: boolean }): Promise<{ id: number; ttl: number; remaining: number; keys?: Buffer[] }> {
+    const r = await this.call({ leaseTimeToLive: { id: checkCount(id, 'id'), keys: options?.keys ?? false } }, true);
+    const t = r.leaseTimeToLive!;
+    return { id: t.id, ttl: t.ttl, remaining: t.remaining, ...(options?.keys ? { keys: (t.keys ?? []).map((k) => buf(k)) } : {}) };
+  }
+
+  /** Every lease's id. */
+  async leases(): Promise<{ id: number }[]> {
+    const r = await this.call({ leaseLeases: {} }, false);
+    return (r.leaseLeases?.ids ?? []).map((id) => ({ id }));
+  }
+
+  /**
+   * Keeps a lease alive until stopped: renews it every third of its TTL. `onLost` hears when it
+   * could not (the lease expired or was revoked, or no member answered before it ran out).
+   */
+  keepAlive(id: number, options: { onLost?: (err: Error) => void } = {}): { stop(): void } {
+    checkCount(id, 'id');
+    let stopped = false;
+    let timer: NodeJS.Timeout | undefined;
+    const renew = async () => {
+      if (stopped) return;
+      try {
+        const { ttl } = await this.leaseKeepAlive(id);
+        if (!stopped) timer = setTimeout(() => void renew(), Math.max(100, (ttl * 1000) / 3));
+      } catch (err) {
+        if (stopped) return;
+        stopped = true;
+        options.onLost?.(err as Error);
+      }
+    };
+    void renew();
+    return {
+      stop() {
+        stopped = true;
+        clearTimeout(timer);
+      },
+    };
   }
 
   /**

@@ -70,6 +70,11 @@ export interface PbRequest {
   watchCreate?: PbWatchCreate | null;
   watchCancel?: { watchId: number } | null;
   watchProgress?: { watchId: number } | null;
+  leaseGrant?: { ttl: number; id?: number } | null;
+  leaseRevoke?: { id: number } | null;
+  leaseKeepAlive?: { id: number } | null;
+  leaseTimeToLive?: { id: number; keys?: boolean } | null;
+  leaseLeases?: object | null;
 }
 
 export interface PbReply {
@@ -87,9 +92,15 @@ export interface PbReply {
   changes?: PbChanges | null;
   status?: PbStatus | null;
   watch?: PbWatchResponse | null;
+  leaseGrant?: { id: number; ttl: number } | null;
+  leaseRevoke?: { revision: number; deleted: number } | null;
+  leaseKeepAlive?: { id: number; ttl: number } | null;
+  leaseTimeToLive?: { id: number; ttl: number; remaining: number; keys?: Uint8Array[] } | null;
+  leaseLeases?: { ids?: number[] } | null;
 }
 
-export const REQUEST_BODIES = ['get', 'range', 'put', 'deleteRange', 'txn', 'compact', 'history', 'changes', 'status', 'watchCreate', 'watchCancel', 'watchProgress'] as const;
+export const REQUEST_BODIES = ['get', 'range', 'put', 'deleteRange', 'txn', 'compact', 'history', 'changes', 'status', 'watchCreate', 'watchCancel', 'watchProgress',
+  'leaseGrant', 'leaseRevoke', 'leaseKeepAlive', 'leaseTimeToLive', 'leaseLeases'] as const;
 export type RequestBody = (typeof REQUEST_BODIES)[number];
 
 // ---- frames ------------------------------------------------------------------------------------

@@ -26,6 +26,8 @@ export interface MemberConfig {
   requestTimeoutMs: number;
   /** 'sync' (default) or 'nosync' (tests only: survives a process crash, not an OS crash). */
   durability: 'sync' | 'nosync';
+  /** How often the leader persists long leases' remaining TTL through Raft (default 5 min, etcd's). */
+  leaseCheckpointIntervalMs: number;
 }
 
 export interface MemberInfo {
@@ -132,6 +134,7 @@ export function resolveConfig(input: ConfigInput): MemberConfig {
     heartbeatTicks,
     requestTimeoutMs: positive(input.requestTimeoutMs, 'request timeout', 7000),
     durability,
+    leaseCheckpointIntervalMs: positive(input.leaseCheckpointIntervalMs, 'lease checkpoint interval', 5 * 60 * 1000),
   };
 }
 

@@ -14,7 +14,7 @@ import { DurableStorage, decodeConfState, encodeConfState } from '../raft/durabl
 import type { LogStorage } from '../raft/storage.js';
 import { decodeConfChange } from '../raft/confchange.js';
 import { type ConfState, type Entry, EntryType, type Message, type NodeId, type Ready, Role, emptyConfState } from '../raft/types.js';
-import { open, type ApplyEntry, type Store } from '../storage/index.js';
+import { Decoder, Encoder, LESSOR_DEFAULTS, Lessor, open, type ApplyEntry, type PreparedWrite, type Store } from '../storage/index.js';
 import type { Transport, TransportOptions } from '../transport/types.js';
 import { type MemberConfig, type MemberInfo, clusterIdOf, memberId, members } from './config.js';
 import { decodeEntry, encodeEntry } from './entry.js';
@@ -90,6 +90,12 @@ export class Member {
   private failure: Error | undefined;
   /** Called after each batch of entries is applied (watches deliver from there). */
   readonly appliedListeners = new Set<() => void>();
+  /** The lessor, while this member leads: lease deadlines live in the leader's clock alone. */
+  private lessor: Lessor | undefined;
+  /** Lease timings: etcd's, with the configured checkpoint interval. */
+  private get leaseOptions() {
+    return { ...LESSOR_DEFAULTS, checkpointIntervalMs: this.config.leaseCheckpointIntervalMs };
+  }
   private fatal: (err: Error) => void = () => {};
 
   private constructor(
@@ -258,6 +264,7 @@ export class Member {
     if (options.transfer !== false && this.raft.role === Role.Leader && !this.failure) await this.handOff();
     this.stopped = true;
     clearInterval(this.timer);
+    this.leadLeases(false);
     const err = this.unavailable();
     for (const p of this.proposals.values()) p.reject(err);
     this.proposals.clear();
@@ -421,6 +428,7 @@ export class Member {
       this.leader = rd.softState.leader;
       // A new leader: what waited for one is proposed now rather than at its next retry.
       if (changed && this.leader !== 0) for (const p of this.proposals.values()) this.tryPropose(p);
+      this.leadLeases(rd.softState.role === Role.Leader);
     }
     if (rd.snapshot && rd.snapshot.meta.index > 1) {
       // Members never compact their logs yet, so no leader sends a snapshot of state.
@@ -452,6 +460,57 @@ export class Member {
     this.releaseReads();
   }
 
+  /**
+   * Becoming leader starts a lessor: every stored lease's deadline from its checkpointed remaining
+   * TTL (or its full TTL), extended by an election timeout, since clients could not renew while
+   * there was no leader. Expiry is proposed as revokes (rate-limited), long leases' remaining TTLs
+   * as checkpoints. Losing leadership stops it: only the leader's clock decides.
+   */
+  private leadLeases(leading: boolean): void {
+    if (leading && !this.lessor) {
+      this.lessor = new Lessor(() => this.store.storedLeases(), (w) => this.proposeWrite(w), { ...this.leaseOptions, clock: () => Date.now() });
+      this.lessor.start(this.electionTimeoutMs);
+    } else if (!leading && this.lessor) {
+      this.lessor.stop();
+      this.lessor = undefined;
+    }
+  }
+
+  get electionTimeoutMs(): number {
+    return this.config.tickMs * this.config.electionTicks;
+  }
+
+  /** The leader's view of a lease's time left (ms), or undefined when not leading or not known. */
+  leaseRemainingMs(id: number): number | undefined {
+    return this.lessor?.remainingMs(id);
+  }
+
+  /** Whether the leader holds the lease as expired (its revoke on the way). */
+  leaseExpired(id: number): boolean {
+    return this.lessor?.expired(id) ?? false;
+  }
+
+  /** Replicates a prepared store write under this member's own identity; its decoded result. */
+  async proposeWrite<T>(w: PreparedWrite<T>): Promise<T> {
+    const e = new Encoder(64);
+    w.encode(e);
+    const result = await this.propose(Buffer.from(e.take()));
+    const d = new Decoder(result);
+    d.status();
+    return w.decode(d);
+  }
+
+  /** What applied lease writes mean for the leader's deadlines (whoever proposed them). */
+  private leaseApplied(body: Uint8Array, result: Buffer): void {
+    if (!this.lessor || result[0] !== 0 || body.length < 9) return;
+    const b = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+    const id = b.readUInt32LE(1) + b.readUInt32LE(5) * 4294967296;
+    const kind = b[0];
+    if (kind === 6 && b.length >= 17) this.lessor.started(id, b.readUInt32LE(9) + b.readUInt32LE(13) * 4294967296);
+    else if (kind === 9 && result.length >= 17) this.lessor.started(id, result.readUInt32LE(9) + result.readUInt32LE(13) * 4294967296);
+    else if (kind === 7) this.lessor.revoked(id);
+  }
+
   private releaseReads(): void {
     if (this.confirmed.length === 0) return;
     const waiting: ReadRound[] = [];
@@ -465,19 +524,23 @@ export class Member {
   private async apply(entries: Entry[]): Promise<void> {
     const batch: ApplyEntry[] = [];
     const keys: (string | undefined)[] = [];
+    const bodies: (Uint8Array | undefined)[] = [];
     for (const e of entries) {
       if (e.index <= this.applied) continue; // Raft starts at the applied index: not expected
       const cs = e.type === EntryType.ConfChange ? this.raft.applyConfChange(decodeConfChange(e.data)) : undefined;
       if (cs) {
         batch.push({ index: e.index, term: e.term, conf: encodeConfState(cs) });
         keys.push(undefined);
+        bodies.push(undefined);
       } else if (e.data.length === 0) {
         batch.push({ index: e.index, term: e.term });
         keys.push(undefined);
+        bodies.push(undefined);
       } else {
         const w = decodeEntry(e.data);
         batch.push({ index: e.index, term: e.term, request: w });
         keys.push(`${w.client}:${w.seq}`);
+        bodies.push(w.body);
       }
     }
     if (batch.length === 0) return;
@@ -487,6 +550,8 @@ export class Member {
     for (let i = 0; i < keys.length; i++) {
       const key = keys[i];
       if (key === undefined) continue;
+      const body = bodies[i];
+      if (body && body[0]! >= 6 && body[0]! <= 9) this.leaseApplied(body, results[i]!);
       const p = this.proposals.get(key);
       if (!p) continue;
       this.proposals.delete(key);
@@ -498,6 +563,7 @@ export class Member {
     if (this.failure) return;
     this.failure = err;
     clearInterval(this.timer);
+    this.leadLeases(false);
     log(`member ${this.config.name} stops: ${err.stack ?? err.message}`);
     this.fatal(err);
   }

@@ -8,7 +8,8 @@ import {
   API_VERSION, type PbReply, type PbRequest, buf, decodeRequest, endFromPb, eventsToPb, peekRequestId,
   putFromPb, rangeOptionsFromPb, requestBody, txnFromPb, txnResultToPb,
 } from '../proto/api.js';
-import { type WriteRequest, decodeWriteResult, encodeWrite, Limits } from '../storage/index.js';
+import { type WriteRequest, decodeWriteResult, encodeWrite, Limits, randomLeaseId } from '../storage/index.js';
+import { prepareWrite } from '../storage/write-request.js';
 import { WatchHub, type WatchFilter, type WatchResponse } from '../storage/watch.js';
 import type { DeleteResult, PutResult, TxnResult } from '../storage/types.js';
 import type { Member } from './member.js';
@@ -27,6 +28,10 @@ export interface Peer {
 
 /** A client silent this long (no request, not even a watch's keep-alive) loses its watches. */
 const PEER_IDLE_MS = 60_000;
+
+function prepareLeaseGrantFor(id: number, ttl: number) {
+  return prepareWrite({ leaseGrant: { id, ttl } });
+}
 
 export class ApiService {
   readonly hub: WatchHub;
@@ -263,6 +268,63 @@ export class ApiService {
         if (!this.owned(peer, watchId)) throw new AxisError(ErrorCode.WATCH_NOT_FOUND, `no watch ${watchId} on this connection (cancelled, or this member restarted)`);
         this.hub.requestProgress(watchId);
         reply.watch = { watchId, revision: store.revision() };
+        return reply;
+      }
+      case 'leaseGrant': {
+        const g = req.leaseGrant!;
+        // etcd's minimum: a lease must outlive an election, or it could expire while clients look for the leader.
+        const minTtl = Math.ceil((1.5 * this.member.electionTimeoutMs) / 1000);
+        const ttl = Math.max(g.ttl, minTtl);
+        if (g.id) {
+          await this.write(req, { leaseGrant: { id: g.id, ttl } });
+          reply.leaseGrant = { id: g.id, ttl };
+          return reply;
+        }
+        // An id of our choosing: proposed under this member's own identity, so that another id after
+        // a clash is a new write, not a retry of the first.
+        for (let attempt = 0; ; attempt++) {
+          const id = randomLeaseId();
+          try {
+            await this.member.proposeWrite(prepareLeaseGrantFor(id, ttl));
+            reply.leaseGrant = { id, ttl };
+            return reply;
+          } catch (err) {
+            if (!isAxisError(err, ErrorCode.LEASE_EXISTS) || attempt >= 8) throw err;
+          }
+        }
+      }
+      case 'leaseRevoke': {
+        const r = await this.write<{ revision: number; deleted: number }>(req, { leaseRevoke: { id: req.leaseRevoke!.id } });
+        reply.leaseRevoke = { revision: r.revision, deleted: r.deleted };
+        return reply;
+      }
+      case 'leaseKeepAlive': {
+        const id = req.leaseKeepAlive!.id;
+        if (this.member.leaseExpired(id)) throw new AxisError(ErrorCode.LEASE_NOT_FOUND, `lease ${id} has expired`);
+        // Through Raft: the leader learns of it wherever it was asked, and the checkpoint is cleared.
+        const r = await this.write<{ ttl: number }>(req, { leaseRenew: { id } });
+        reply.leaseKeepAlive = { id, ttl: r.ttl };
+        return reply;
+      }
+      case 'leaseTimeToLive': {
+        const t = req.leaseTimeToLive!;
+        await this.member.readBarrier();
+        const left = this.member.leaseRemainingMs(t.id);
+        if (left === undefined && this.member.leaderId !== this.member.id) {
+          throw new AxisError(ErrorCode.NOT_LEADER, 'the time left on a lease is the leader\'s to tell');
+        }
+        const info = store.leaseTimeToLive(t.id, { keys: t.keys ?? false });
+        reply.leaseTimeToLive = {
+          id: t.id,
+          ttl: info.ttl,
+          remaining: left === undefined ? info.remaining : Math.max(0, Math.floor(left / 1000)),
+          ...(t.keys ? { keys: info.keys ?? [] } : {}),
+        };
+        return reply;
+      }
+      case 'leaseLeases': {
+        await this.member.readBarrier();
+        reply.leaseLeases = { ids: store.leases().map((l) => l.id) };
         return reply;
       }
       default:

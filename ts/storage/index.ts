@@ -8,3 +8,6 @@ export {
 } from './write-request.js';
 export { DEFAULT_DEDUP_HORIZON, type ApplyEntry, type ApplyOptions, type ApplyRequest, type AppliedState } from './state-machine.js';
 export { Watch, WatchHub, type WatchEvent, type WatchFilter, type WatchOptions, type WatchResponse } from './watch.js';
+export { Lessor, LESSOR_DEFAULTS, randomLeaseId, type LessorOptions, type StoredLease } from './lessor.js';
+export { Decoder, Encoder } from './codec.js';
+export { type PreparedWrite } from './write-request.js';

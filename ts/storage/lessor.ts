@@ -9,7 +9,6 @@
  */
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import type { NativeStore } from '../../bindings/index.js';
 import { AxisError, ErrorCode, isAxisError } from '../errors/index.js';
 import { Decoder } from './codec.js';
 import type { LeaseCheckpoint } from './types.js';
@@ -93,16 +92,19 @@ export class Lessor {
   private stopped = false;
 
   constructor(
-    private readonly native: NativeStore,
+    private readonly load: () => StoredLease[],
     private readonly submit: Submit,
     private readonly options: LessorOptions,
   ) {}
 
-  /** Loads the stored leases' deadlines and starts the timers. */
-  start(): void {
+  /**
+   * Loads the stored leases' deadlines (their checkpointed remaining TTL, or their full TTL, plus
+   * `extendMs`: a new cluster leader gives clients an election's time to reach it) and starts the timers.
+   */
+  start(extendMs = 0): void {
     const now = this.now();
-    for (const l of decodeLeases(this.native.leases())) {
-      this.leases.set(l.id, { ttl: l.ttl, deadline: now + (l.remainingMs > 0 ? l.remainingMs : l.ttl * 1000) });
+    for (const l of this.load()) {
+      this.leases.set(l.id, { ttl: l.ttl, deadline: now + extendMs + (l.remainingMs > 0 ? l.remainingMs : l.ttl * 1000) });
     }
     this.expiryTimer = setInterval(this.expire, this.options.expiryIntervalMs);
     this.expiryTimer.unref();

@@ -12,7 +12,7 @@ import {
 } from './types.js';
 import { RaftLog } from './raft-log.js';
 import { Watch, WatchHub, type WatchOptions } from './watch.js';
-import { Lessor, type LessorOptions, decodeLease, decodeLeases, lessorOptions, randomLeaseId } from './lessor.js';
+import { Lessor, type LessorOptions, type StoredLease, decodeLease, decodeLeases, lessorOptions, randomLeaseId } from './lessor.js';
 import { type AppliedState, type ApplyEntry, type ApplyOptions, checkApply, decodeApplied, decodeApplyResult, encodeApply } from './state-machine.js';
 import { checkCount, checkKey, checkRange, checkRangeOptions, prefixEnd, toBuffer } from './validate.js';
 import {
@@ -247,7 +247,7 @@ export class Store extends ViewReader implements KV {
   startLessor(options: LessorOptions): void {
     this.check();
     if (this.lessor) return;
-    this.lessor = new Lessor(this.native, (w) => this.submit(w.encode, w.decode), options);
+    this.lessor = new Lessor(() => this.storedLeases(), (w) => this.submit(w.encode, w.decode), options);
     this.lessor.start();
   }
 
@@ -319,6 +319,12 @@ export class Store extends ViewReader implements KV {
     const out: LeaseTimeToLive = { id: i, ttl: l.ttl, remaining: Math.max(0, Math.floor(leftMs / 1000)) };
     if (options?.keys) out.keys = l.keys;
     return out;
+  }
+
+  /** Every stored lease with its granted TTL and checkpointed remaining TTL (ms, 0: none): what a lessor starts from. */
+  storedLeases(): StoredLease[] {
+    this.check();
+    return decodeLeases(this.native.leases());
   }
 
   /** Every lease's id, in id order. */
