@@ -139,3 +139,144 @@ describe('axis watch', { timeout: 60_000 }, () => {
     }
   });
 });
+
+describe('axis lease', { timeout: 120_000 }, () => {
+  type Failed = { code: number; stdout: string; stderr: string };
+  const axis = (...args: string[]) => run(process.execPath, [mainJs, ...args], { timeout: 20_000, encoding: 'utf8' });
+  const fails = async (args: string[], code: RegExp) => {
+    await assert.rejects(axis(...args), (e: Failed) => {
+      assert.equal(e.code, 1, `${args.join(' ')}: ${e.stderr}`);
+      assert.match(e.stderr, code, args.join(' '));
+      return true;
+    });
+  };
+
+  it('grants, attaches with put --lease, shows, lists, keeps alive and revokes against a cluster', async () => {
+    const { startCluster } = await import('./support/cluster.js');
+    const c = await startCluster(1, dir);
+    try {
+      const ep = ['--endpoints', c.endpoints[0]!];
+      const cl = await c.client();
+      const granted = (await axis('lease', 'grant', '60', ...ep)).stdout.trim();
+      const m = /^lease ([0-9a-f]{16}) granted with TTL\(60s\)$/.exec(granted);
+      assert.ok(m, granted);
+      const hex = m[1]!;
+      const id = parseInt(hex, 16);
+      assert.match((await axis('put', 'lk', 'v', '--lease', hex, ...ep)).stdout, /^OK \(revision \d+\)/);
+      assert.equal((await cl.get('lk'))?.lease, id);
+
+      const ttl = (await axis('lease', 'timetolive', hex, '--keys', ...ep)).stdout.trim();
+      assert.match(ttl, new RegExp(`^lease ${hex} granted with TTL\\(60s\\), remaining\\(\\d+s\\), attached keys\\(\\[lk\\]\\)$`));
+      assert.match((await axis('lease', 'timetolive', hex, ...ep)).stdout.trim(), new RegExp(`^lease ${hex} granted with TTL\\(60s\\), remaining\\(\\d+s\\)$`));
+      const ttlJson = JSON.parse((await axis('lease', 'timetolive', hex, '--keys', ...ep, '-w', 'json')).stdout) as { id: number; ttl: number; remaining: number; keys: string[] };
+      assert.equal(ttlJson.id, id);
+      assert.equal(ttlJson.ttl, 60);
+      assert.equal(typeof ttlJson.remaining, 'number');
+      assert.deepEqual(ttlJson.keys, ['lk']);
+
+      assert.deepEqual((await axis('lease', 'list', ...ep)).stdout.trim().split('\n'), ['found 1 leases', hex]);
+      assert.deepEqual(JSON.parse((await axis('lease', 'list', ...ep, '-w', 'json')).stdout), { leases: [id] });
+      assert.equal((await axis('lease', 'keep-alive', hex, '--once', ...ep)).stdout.trim(), `lease ${hex} keepalived with TTL(60)`);
+
+      assert.equal((await axis('lease', 'revoke', hex, ...ep)).stdout.trim(), `lease ${hex} revoked`);
+      assert.equal(await cl.get('lk'), undefined);
+      assert.deepEqual(await cl.leases(), []);
+      await fails(['lease', 'keep-alive', hex, '--once', ...ep], /AXIS_LEASE_NOT_FOUND: lease [0-9a-f]{16} expired or revoked/);
+      await fails(['lease', 'revoke', hex, ...ep], /AXIS_LEASE_NOT_FOUND/);
+      await fails(['lease', 'timetolive', hex, ...ep], /AXIS_LEASE_NOT_FOUND/);
+      await fails(['put', 'lk', 'v', '--lease', hex, ...ep], /AXIS_LEASE_NOT_FOUND/);
+      assert.equal(await cl.get('lk'), undefined);
+
+      const g = JSON.parse((await axis('lease', 'grant', '30', ...ep, '-w', 'json')).stdout) as { id: number; ttl: number };
+      assert.equal(g.ttl, 30);
+      assert.ok(Number.isSafeInteger(g.id) && g.id > 0);
+      await cl.put('lk2', 'v', { lease: g.id });
+      const revoked = JSON.parse((await axis('lease', 'revoke', g.id.toString(16), ...ep, '-w', 'json')).stdout) as { revision: number; deleted: number };
+      assert.equal(revoked.deleted, 1);
+      assert.equal(revoked.revision, (await cl.range('lk2')).revision);
+      assert.equal(await cl.get('lk2'), undefined);
+    } finally {
+      await c.close();
+    }
+  });
+
+  it('keep-alive renews until SIGINT (exit 0), and exits 1 when its lease is revoked', async () => {
+    const { startCluster } = await import('./support/cluster.js');
+    const { spawn } = await import('node:child_process');
+    const c = await startCluster(1, dir);
+    try {
+      const cl = await c.client();
+      const keepAlive = (id: number) => {
+        const child = spawn(process.execPath, [mainJs, 'lease', 'keep-alive', id.toString(16), '--endpoints', c.endpoints[0]!], { stdio: ['ignore', 'pipe', 'pipe'] });
+        const io = { out: '', err: '' };
+        child.stdout.on('data', (d: Buffer) => (io.out += d.toString()));
+        child.stderr.on('data', (d: Buffer) => (io.err += d.toString()));
+        const exit = new Promise<number | null>((r) => child.on('exit', r));
+        const renewals = async (n: number) => {
+          const end = Date.now() + 20_000;
+          while (io.out.split('\n').filter(Boolean).length < n) {
+            if (Date.now() > end) throw new Error(`keep-alive printed: ${io.out} ${io.err}`);
+            await new Promise((r) => setTimeout(r, 20));
+          }
+        };
+        const exited = () => Promise.race([exit, new Promise<never>((_, rej) => setTimeout(() => rej(new Error(`keep-alive did not exit: ${io.out} ${io.err}`)), 20_000).unref())]);
+        return { child, io, renewals, exited };
+      };
+
+      // Renewed every third of its TTL: a second renewal shows it keeps going.
+      const a = await cl.leaseGrant(5);
+      const k1 = keepAlive(a.id);
+      await k1.renewals(2);
+      assert.match(k1.io.out.split('\n')[0]!, new RegExp(`^lease ${a.id.toString(16).padStart(16, '0')} keepalived with TTL\\(\\d+\\)$`));
+      k1.child.kill('SIGINT');
+      assert.equal(await k1.exited(), 0);
+
+      const b = await cl.leaseGrant(5);
+      const k2 = keepAlive(b.id);
+      await k2.renewals(1);
+      await cl.leaseRevoke(b.id);
+      assert.equal(await k2.exited(), 1);
+      assert.match(k2.io.err, /AXIS_LEASE_NOT_FOUND: lease [0-9a-f]{16} expired or revoked/);
+      await cl.leaseRevoke(a.id).catch(() => undefined);
+    } finally {
+      await c.close();
+    }
+  });
+
+  it('refuses bad input with AXIS_INVALID_ARGUMENT, changing nothing', async () => {
+    const { startCluster } = await import('./support/cluster.js');
+    const c = await startCluster(1, dir);
+    try {
+      const ep = ['--endpoints', c.endpoints[0]!];
+      const cl = await c.client();
+      const { id } = await cl.leaseGrant(60);
+      const hex = id.toString(16);
+      const cases = [
+        ['lease'], ['lease', 'frob'], ['lease', 'grant'], ['lease', 'grant', '5', '6'], ['lease', 'grant', '0'], ['lease', 'grant', '1.5'],
+        ['lease', 'grant', 'ten'], ['lease', 'grant', '1e3'], ['lease', 'revoke'], ['lease', 'revoke', hex, hex], ['lease', 'revoke', 'xyz'],
+        ['lease', 'revoke', `0x${hex}`], ['lease', 'revoke', '0'], ['lease', 'revoke', 'ffffffffffffffff'], ['lease', 'timetolive'],
+        ['lease', 'timetolive', 'g1'], ['lease', 'list', 'extra'], ['lease', 'keep-alive'], ['lease', 'keep-alive', 'nope', '--once'],
+        ['lease', 'grant', '5', '--keys'], ['lease', 'list', '--once'], ['put', 'bk', 'v', '--lease', 'nothex'], ['put', 'bk', 'v', '--lease=-1'], ['put', 'bk', 'v', '--lease=12.5'],
+      ];
+      for (const args of cases) await fails([...args, ...ep], /^axis: AXIS_INVALID_ARGUMENT: /);
+      assert.deepEqual(await cl.leases(), [{ id }]);
+      assert.equal(await cl.get('bk'), undefined);
+    } finally {
+      await c.close();
+    }
+  });
+
+  it('works on an embedded store with --data-dir', async () => {
+    const dd = ['--data-dir', path.join(await dir(), 'store')];
+    const m = /^lease ([0-9a-f]{16}) granted with TTL\(30s\)$/.exec((await axis('lease', 'grant', '30', ...dd)).stdout.trim());
+    assert.ok(m);
+    const hex = m[1]!;
+    await axis('put', 'dk', 'v', '--lease', hex, ...dd);
+    assert.match((await axis('lease', 'timetolive', hex, '--keys', ...dd)).stdout, new RegExp(`^lease ${hex} granted with TTL\\(30s\\), remaining\\(\\d+s\\), attached keys\\(\\[dk\\]\\)`));
+    assert.deepEqual((await axis('lease', 'list', ...dd)).stdout.trim().split('\n'), ['found 1 leases', hex]);
+    assert.equal((await axis('lease', 'keep-alive', hex, '--once', ...dd)).stdout.trim(), `lease ${hex} keepalived with TTL(30)`);
+    assert.equal((await axis('lease', 'revoke', hex, ...dd)).stdout.trim(), `lease ${hex} revoked`);
+    assert.deepEqual(JSON.parse((await axis('get', 'dk', ...dd, '-w', 'json')).stdout).kvs, []);
+    await fails(['lease', 'keep-alive', hex, '--once', ...dd], /AXIS_LEASE_NOT_FOUND/);
+  });
+});

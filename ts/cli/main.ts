@@ -11,6 +11,7 @@ import { connect, type Client } from '../client/index.js';
 import { AxisError, ErrorCode, isAxisError } from '../errors/index.js';
 import { open, type KV, type KeyValue, type Store, prefixEnd } from '../storage/index.js';
 import { parseTxn } from './txn.js';
+import { leaseCommand, parseLeaseId } from './lease.js';
 import { DEFAULT_ENDPOINTS, runLocalCluster, runServe } from './serve.js';
 
 const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -24,7 +25,8 @@ cluster:
                               run one member (a JSON config file may give the same settings)
 
 data (against --endpoints, or an embedded store with --data-dir):
-  put <key> <value>           write a key
+  put <key> <value> [--lease ID]
+                              write a key (attached to a lease: its hex id, as lease grant prints it)
   get <key> [--prefix] [--rev N] [--limit N] [--keys-only] [--serializable]
                               read a key, or every key with a prefix, optionally at an old revision
   del <key> [--prefix]        delete a key, or every key with a prefix
@@ -35,6 +37,17 @@ data (against --endpoints, or an embedded store with --data-dir):
   status                      members, leader, term, applied index, revision, db size
   watch <key> [--prefix] [--rev N] [--prev-kv]
                               print every change from now (or revision N) on, until Ctrl-C
+
+leases (ids in hex, as etcdctl's; against --endpoints or --data-dir):
+  lease grant <ttl>           grant a lease of <ttl> seconds; prints its id
+  lease revoke <id>           revoke a lease, deleting its keys
+  lease timetolive <id> [--keys]
+                              its granted and remaining TTL (and attached keys)
+  lease list                  every lease's id
+  lease keep-alive <id> [--once]
+                              renew every third of the TTL until Ctrl-C (--once: renew once), printing
+                              each renewal; exits 1 if the lease is lost. With --data-dir the store stays
+                              open meanwhile (its lessor runs only while a process has it open)
 
 options:
   --endpoints URL,URL         cluster members (default ${DEFAULT_ENDPOINTS.join(',')})
@@ -60,6 +73,9 @@ export interface Flags {
   'tick-ms'?: string;
   'election-ticks'?: string;
   durability?: string;
+  lease?: string;
+  keys?: boolean;
+  once?: boolean;
 }
 
 function kvJson(kv: KeyValue): object {
@@ -108,9 +124,11 @@ async function run(cmd: string, args: string[], flags: Flags, t: Target): Promis
   };
   const serializable = flags.serializable ? { serializable: true } : {};
   switch (cmd) {
-    case 'put':
+    case 'put': {
       need(2);
-      return kv.put(args[0]!, args[1]!);
+      const lease = flags.lease === undefined ? undefined : parseLeaseId(flags.lease, '--lease');
+      return kv.put(args[0]!, args[1]!, lease ? { lease } : undefined);
+    }
     case 'get': {
       need(1);
       const options = { revision: number(flags.rev, 'rev'), limit: number(flags.limit, 'limit'), keysOnly: flags['keys-only'], ...serializable };
@@ -241,6 +259,9 @@ async function main(): Promise<number> {
       'tick-ms': { type: 'string' },
       'election-ticks': { type: 'string' },
       durability: { type: 'string' },
+      lease: { type: 'string' },
+      keys: { type: 'boolean' },
+      once: { type: 'boolean' },
     },
   });
   const flags = values as Flags;
@@ -254,6 +275,7 @@ async function main(): Promise<number> {
   }
   if (cmd === 'serve') return runServe(flags);
   if (cmd === 'watch') return watchCommand(args, flags);
+  if (cmd === 'lease') return leaseCommand(args, flags, usage);
   if (cmd === 'start') return runLocalCluster(path.join(projectRoot, 'data'));
   let t: Target;
   if (flags['data-dir'] !== undefined) {
