@@ -23,6 +23,8 @@ import type { WatchOptions } from '../storage/watch.js';
 import { ClientWatch, type WatchConnection } from './watch.js';
 
 export { ClientWatch } from './watch.js';
+export { Election, Mutex, Session, type Held } from './concurrency.js';
+import { Mutex, Session, type Held } from './concurrency.js';
 
 export interface ConnectOptions {
   /** Members' client endpoints, e.g. ['tcp://127.0.0.1:2379']. */
@@ -428,6 +430,29 @@ export class Client implements KV {
         clearTimeout(timer);
       },
     };
+  }
+
+  /**
+   * Takes the lock `name`, waiting for it: held with a new lease kept alive for `ttl` seconds
+   * (default 60), or with `lease`. `revision` is the fencing token (see concurrency.ts);
+   * `unlock()` releases it. If this process dies, the lease expires and the lock goes with it.
+   */
+  async lock(name: string, options: { ttl?: number; lease?: number; signal?: AbortSignal } = {}): Promise<Held & { unlock(): Promise<void> }> {
+    const session = await Session.create(this, options);
+    const m = new Mutex(session, name);
+    try {
+      const held = await m.lock(options.signal ? { signal: options.signal } : {});
+      return {
+        ...held,
+        unlock: async () => {
+          await m.unlock();
+          await session.close();
+        },
+      };
+    } catch (err) {
+      await session.close().catch(() => undefined);
+      throw err;
+    }
   }
 
   /**
