@@ -280,3 +280,55 @@ describe('axis lease', { timeout: 120_000 }, () => {
     await fails(['lease', 'keep-alive', hex, '--once', ...dd], /AXIS_LEASE_NOT_FOUND/);
   });
 });
+
+describe('axis lock and axis elect', { timeout: 60_000 }, () => {
+  it('lock runs a command holding the lock, with its fencing revision; elect campaigns and observes', async () => {
+    const { startCluster } = await import('./support/cluster.js');
+    const { spawn } = await import('node:child_process');
+    const c = await startCluster(1, dir);
+    const ep = c.endpoints[0]!;
+    const run = (args: string[]) => {
+      const child = spawn(process.execPath, [mainJs, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+      const exited = new Promise<number>((r) => child.on('exit', (code) => r(code ?? -1)));
+      return { child, exited, out: () => out };
+    };
+    const waitFor = async (what: () => boolean, label: string) => {
+      const end = Date.now() + 20_000;
+      while (!what()) {
+        if (Date.now() > end) throw new Error(`timed out: ${label}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    };
+    try {
+      const cl = await c.client();
+      // Held by someone else: the command waits, then runs once the lock is released.
+      const held = await cl.lock('L', { ttl: 10 });
+      const cmd = run(['lock', 'L', '--endpoints', ep, '--', process.execPath, '-e', 'console.log("rev=" + process.env.AXIS_LOCK_REVISION); process.exit(3)']);
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(cmd.out().includes('rev='), false, 'waits while the lock is held');
+      await held.unlock();
+      assert.equal(await cmd.exited, 3, 'exits with the command\'s code');
+      const rev = Number(/rev=(\d+)/.exec(cmd.out())?.[1]);
+      assert.ok(rev > held.revision, `fencing revision ${rev} after ${held.revision}`);
+      assert.equal((await cl.prefix('L/')).count, 0, 'released after the command');
+
+      const leader = run(['elect', 'E', 'one', '--endpoints', ep]);
+      await waitFor(() => leader.out().includes('revision'), 'elected');
+      const watcher = run(['elect', 'E', '--endpoints', ep]);
+      await waitFor(() => watcher.out().includes('one'), 'observed');
+      leader.child.kill('SIGINT');
+      assert.equal(await leader.exited, 0);
+      await waitFor(() => watcher.out().includes('(no leader)'), 'resignation observed');
+      watcher.child.kill('SIGINT');
+      assert.equal(await watcher.exited, 0);
+      const bad = run(['lock', '--endpoints', ep]);
+      assert.equal(await bad.exited, 1);
+      assert.match(bad.out(), /AXIS_INVALID_ARGUMENT/);
+    } finally {
+      await c.close();
+    }
+  });
+});

@@ -13,6 +13,7 @@ import { open, type KV, type KeyValue, type Store, prefixEnd } from '../storage/
 import { parseTxn } from './txn.js';
 import { leaseCommand, parseLeaseId } from './lease.js';
 import { DEFAULT_ENDPOINTS, runLocalCluster, runServe } from './serve.js';
+import { electCommand, lockCommand } from './recipes.js';
 
 const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
@@ -37,6 +38,12 @@ data (against --endpoints, or an embedded store with --data-dir):
   status                      members, leader, term, applied index, revision, db size
   watch <key> [--prefix] [--rev N] [--prev-kv]
                               print every change from now (or revision N) on, until Ctrl-C
+  lock <name> [--ttl S] [-- COMMAND ...]
+                              take the lock, run COMMAND holding it (AXIS_LOCK_REVISION: the fencing
+                              token), release it when COMMAND exits; without one, hold it until Ctrl-C
+  elect <name> [PROPOSAL] [--ttl S]
+                              campaign with PROPOSAL and lead until Ctrl-C; without one, print the
+                              leader and every change
 
 leases (ids in hex, as etcdctl's; against --endpoints or --data-dir):
   lease grant <ttl>           grant a lease of <ttl> seconds; prints its id
@@ -76,6 +83,7 @@ export interface Flags {
   lease?: string;
   keys?: boolean;
   once?: boolean;
+  ttl?: string;
 }
 
 function kvJson(kv: KeyValue): object {
@@ -238,7 +246,12 @@ async function watchCommand(args: string[], flags: Flags): Promise<number> {
 }
 
 async function main(): Promise<number> {
+  // `axis lock NAME -- COMMAND ...`: what follows `--` is the command, not ours to parse.
+  const argv = process.argv.slice(2);
+  const dashes = argv.indexOf('--');
+  const command = dashes >= 0 ? argv.slice(dashes + 1) : [];
   const { values, positionals } = parseArgs({
+    args: dashes >= 0 ? argv.slice(0, dashes) : argv,
     allowPositionals: true,
     options: {
       endpoints: { type: 'string' },
@@ -262,6 +275,7 @@ async function main(): Promise<number> {
       lease: { type: 'string' },
       keys: { type: 'boolean' },
       once: { type: 'boolean' },
+      ttl: { type: 'string' },
     },
   });
   const flags = values as Flags;
@@ -276,6 +290,9 @@ async function main(): Promise<number> {
   if (cmd === 'serve') return runServe(flags);
   if (cmd === 'watch') return watchCommand(args, flags);
   if (cmd === 'lease') return leaseCommand(args, flags, usage);
+  if (cmd === 'lock') return lockCommand(args, command, flags);
+  if (cmd === 'elect') return electCommand(args, flags);
+  if (command.length > 0) throw new AxisError(ErrorCode.INVALID_ARGUMENT, `${cmd} takes nothing after --`);
   if (cmd === 'start') return runLocalCluster(path.join(projectRoot, 'data'));
   let t: Target;
   if (flags['data-dir'] !== undefined) {
