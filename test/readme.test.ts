@@ -50,3 +50,13 @@ test('the README cluster example runs against a cluster', { timeout: 60_000 }, a
     await c.close();
   }
 });
+
+test('the README leases/watches/locks example runs against a cluster', { timeout: 60_000 }, async () => {
+  const c = await startCluster(3, dir);
+  try {
+    const code = example('kv.lock(').replace(/endpoints: \[[^\]]*\]/, `endpoints: ${JSON.stringify(c.endpoints)}`);
+    assert.equal(await runModule(code), 'put up busy\ntrue\nnode-1 1');
+  } finally {
+    await c.close();
+  }
+});
