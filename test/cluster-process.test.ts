@@ -2,7 +2,9 @@
  * A real cluster: three `axis serve` processes on 127.0.0.1 with durable writes. Writes through
  * one member are read linearizably through another; the leader is killed with SIGKILL under load
  * and no acknowledged write is lost or applied twice; the killed member restarts from its data
- * directory and catches up; SIGTERM hands leadership over and exits cleanly.
+ * directory and catches up; SIGTERM hands leadership over and exits cleanly; leases expire (or,
+ * renewed, live on) across leaders killed twice; clients contend for a lock while the leader is
+ * killed, and tenures never overlap.
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -200,5 +202,80 @@ describe('a cluster of axis serve processes', { timeout: 240_000 }, () => {
     c.spawn(leader);
     const local = await c.client([c.endpoints[leader]!]);
     assert.equal((await local.get('after/term'))?.value.toString(), '1');
+  });
+
+  it('leases across leaders killed with SIGKILL: an unrenewed one expires (not before its TTL), a renewed one lives on', async () => {
+    const c = cluster!;
+    await c.leader();
+    const cl = await connect({ endpoints: c.endpoints, timeoutMs: 20000, attemptTimeoutMs: 300 });
+    try {
+      const granted = Date.now();
+      const { id: doomed } = await cl.leaseGrant(3);
+      const { id: kept } = await cl.leaseGrant(2);
+      await cl.put('lease/doomed', 'x', { lease: doomed });
+      await cl.put('lease/kept', 'x', { lease: kept });
+      let lost: Error | undefined;
+      const ka = cl.keepAlive(kept, { onLost: (e) => (lost = e) });
+      for (let round = 0; round < 2; round++) {
+        const leader = await c.leader();
+        assert.equal(await c.kill(leader, 'SIGKILL'), 'SIGKILL');
+        await c.leader();
+        c.spawn(leader);
+        await new Promise((r) => setTimeout(r, 700));
+      }
+      const end = Date.now() + 30000;
+      while ((await cl.get('lease/doomed')) !== undefined) {
+        if (Date.now() > end) throw new Error('the unrenewed lease never expired');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.ok(Date.now() - granted >= 3000, 'not before its TTL');
+      await c.leader();
+      assert.equal(lost, undefined);
+      assert.ok(await cl.get('lease/kept'), 'the renewed lease outlived two leader kills');
+      ka.stop();
+      await cl.leaseRevoke(kept);
+    } finally {
+      await cl.close();
+    }
+  });
+
+  it('clients contend for one lock while the leader is killed: tenures never overlap, fencing tokens strictly increase', async () => {
+    const c = cluster!;
+    await c.leader();
+    const tenures: { revision: number; from: number; to: number }[] = [];
+    let holder = -1;
+    let killed = false;
+    const clients = await Promise.all(Array.from({ length: 4 }, () => connect({ endpoints: c.endpoints, timeoutMs: 20000, attemptTimeoutMs: 300 })));
+    try {
+      await Promise.all(
+        clients.map(async (cl, who) => {
+          for (let i = 0; i < 5; i++) {
+            const lock = await cl.lock('proc-lock', { ttl: 5 });
+            const from = Date.now();
+            assert.equal(holder, -1, `${who} acquired while ${holder} held the lock`);
+            holder = who;
+            if (!killed && tenures.length === 6) {
+              killed = true;
+              const leader = await c.leader();
+              await c.kill(leader, 'SIGKILL');
+              c.spawn(leader);
+            }
+            await new Promise((r) => setTimeout(r, 5));
+            holder = -1;
+            tenures.push({ revision: lock.revision, from, to: Date.now() });
+            await lock.unlock();
+          }
+        }),
+      );
+    } finally {
+      for (const cl of clients) await cl.close();
+    }
+    assert.ok(killed);
+    const sorted = [...tenures].sort((a, b) => a.revision - b.revision);
+    for (let i = 1; i < sorted.length; i++) {
+      assert.ok(sorted[i]!.revision > sorted[i - 1]!.revision);
+      assert.ok(sorted[i]!.from >= sorted[i - 1]!.to, 'tenures follow fencing order without overlap');
+    }
+    await c.leader();
   });
 });
