@@ -59,6 +59,29 @@ describe('leases through the cluster', { timeout: 120_000 }, () => {
     });
   });
 
+  it('a 1-hour lease keeps counting down under a leader change every second', async () => {
+    await withCluster(
+      async (c) => {
+        const cl = await c.client({ attemptTimeoutMs: 300 });
+        const granted = Date.now();
+        const { id } = await cl.leaseGrant(3600);
+        for (let i = 0; i < 5; i++) {
+          await new Promise((r) => setTimeout(r, 1000));
+          const leader = await c.leader();
+          await c.stop(leader, { transfer: i % 2 === 0 }); // handed over, or just gone
+          await c.leader();
+          await c.start(leader);
+        }
+        const elapsed = Math.floor((Date.now() - granted) / 1000);
+        const t = await cl.leaseTimeToLive(id);
+        // Each new leader adds at most an election timeout (0.2 s) to what was checkpointed.
+        assert.ok(t.remaining <= 3600 - elapsed + 2, `remaining ${t.remaining} after ${elapsed} s: it kept counting down`);
+        assert.ok(t.remaining >= 3600 - elapsed - 5, `remaining ${t.remaining} after ${elapsed} s`);
+      },
+      { leaseCheckpointIntervalMs: 200 },
+    );
+  });
+
   it('a TTL below 1.5 election timeouts is raised to it', async () => {
     const c = await startCluster(1, dir, { tickMs: 100, electionTicks: 10 }); // 1 s elections: 2 s minimum
     try {
