@@ -10,6 +10,7 @@ import { ErrorCode } from '../ts/errors/index.js';
 import { connect, type ClientWatch } from '../ts/client/index.js';
 import { MemoryNetwork } from '../ts/transport/index.js';
 import type { WatchResponse } from '../ts/storage/watch.js';
+import type { Event } from '../ts/storage/types.js';
 import { tempDirs } from './support/fixtures.js';
 import { startCluster, type TestCluster } from './support/cluster.js';
 import { validateWatch } from './support/watch-validator.js';
@@ -85,6 +86,76 @@ describe('watches through the cluster', { timeout: 120_000 }, () => {
       validateWatch([...first, ...rest], start, (k) => k === 'k', (from, to) => events.events.filter((e) => e.kv.modRevision >= from && e.kv.modRevision <= to));
       assert.equal([...first, ...rest].flatMap((r) => r.events).length, 21);
       w.cancel();
+    });
+  });
+
+  it('every guarantee holds while writes, compactions, leader changes and member restarts go on', async () => {
+    await withCluster(async (c) => {
+      const writer = await c.client({ attemptTimeoutMs: 300, timeoutMs: 20_000 });
+      const watcher = await c.client({ watchKeepAliveMs: 200, attemptTimeoutMs: 300 });
+      // The ground truth is the writer's own record (it is the only writer): compaction removes the
+      // change log, not what was acknowledged.
+      const log: Event[] = [];
+      const put = async (key: string, value: string) => {
+        const { revision } = await writer.put(key, value);
+        log.push({ type: 'put', kv: { key: Buffer.from(key), value: Buffer.from(value), createRevision: 0, modRevision: revision, version: 0, lease: 0 } });
+      };
+      await put('m/0', '0');
+      const start = log[0]!.kv.modRevision;
+      const watches = [
+        { w: watcher.watch('m/', { prefix: true, startRevision: start }), match: (k: string) => k.startsWith('m/') },
+        { w: watcher.watch('m/1', { startRevision: start, prevKv: true }), match: (k: string) => k === 'm/1' },
+        { w: watcher.watch('m/2', { end: 'm/5', startRevision: start }), match: (k: string) => k >= 'm/2' && k < 'm/5' },
+      ];
+      const records: WatchResponse[][] = watches.map(() => []);
+      let stop = false;
+      // Readers keep up, so compaction (behind all of them) never overtakes a watch.
+      const readers = watches.map(async ({ w }, i) => {
+        let pending: Promise<WatchResponse | undefined> | undefined;
+        while (!stop) {
+          pending ??= w.next();
+          const r = await Promise.race([pending, new Promise<'tick'>((res) => setTimeout(() => res('tick'), 100))]);
+          if (r === 'tick') continue;
+          pending = undefined;
+          if (!r) break;
+          records[i]!.push(r);
+        }
+        if (pending) records[i]!.push(...[await pending].filter((x): x is WatchResponse => x !== undefined));
+      });
+      let n = 1;
+      const writes = (async () => {
+        while (!stop) {
+          await put(`m/${n % 7}`, `${n}`);
+          if (n % 11 === 0) {
+            const key = `m/${(n + 3) % 7}`;
+            const d = await writer.delete(key);
+            if (d.deleted > 0) log.push({ type: 'delete', kv: { key: Buffer.from(key), value: Buffer.alloc(0), createRevision: 0, modRevision: d.revision, version: 0, lease: 0 } });
+          }
+          n++;
+        }
+      })();
+      for (let round = 0; round < 4; round++) {
+        await new Promise((r) => setTimeout(r, 400));
+        const leader = await c.leader();
+        const victim = round % 2 === 0 ? leader : (leader + 1) % 3; // the leader, or a follower
+        await c.stop(victim, { transfer: round % 3 === 0 });
+        await new Promise((r) => setTimeout(r, 300));
+        await c.start(victim);
+        await c.leader();
+        const behind = Math.min(...records.map((rs) => rs.at(-1)?.revision ?? start)) - 5;
+        if (behind > start) await writer.compact(behind);
+      }
+      stop = true;
+      await writes;
+      await Promise.all(readers);
+      const head = (await writer.prefix('', { countOnly: true })).revision;
+      assert.ok(n > 20, `enough writes (${n})`);
+      for (const [i, { w, match }] of watches.entries()) {
+        const rs = [...records[i]!, ...(await collect(w, (all) => (all.at(-1)?.revision ?? 0) >= head))];
+        assert.ok(!rs.some((r) => r.canceled), 'no watch was cancelled');
+        validateWatch(rs, start, match, (from, to) => log.filter((e) => e.kv.modRevision >= from && e.kv.modRevision <= to));
+        w.cancel();
+      }
     });
   });
 
