@@ -206,6 +206,30 @@ test('only leases longer than the checkpoint interval are checkpointed', { timeo
   }
 });
 
+test('leases due together are staggered when a lessor starts: no second holds more than the revoke rate', { timeout: 20_000 }, async () => {
+  const now = 0;
+  const dir = await tempDir();
+  let s = await open(dir, { durability: 'nosync', leaseClock: () => now });
+  try {
+    for (let id = 1; id <= 50; id++) await s.leaseGrant(100, { id });
+  } finally {
+    await s.close();
+  }
+  // Reopened (as a new cluster leader starts its lessor): all 50 were due at 100 s; at 10 a second
+  // they are spread over 100..104 s.
+  s = await open(dir, { durability: 'nosync', leaseClock: () => now, leaseRevokeRate: 10 });
+  try {
+    const bySecond = new Map<number, number>();
+    for (let id = 1; id <= 50; id++) {
+      const r = s.leaseTimeToLive(id).remaining;
+      bySecond.set(r, (bySecond.get(r) ?? 0) + 1);
+    }
+    assert.deepEqual([...bySecond].sort((a, b) => a[0] - b[0]), [[100, 10], [101, 10], [102, 10], [103, 10], [104, 10]]);
+  } finally {
+    await s.close();
+  }
+});
+
 test('an expired lease is revoked with its keys; a keepalive of it fails', { timeout: 30_000 }, async () => {
   let now = 0;
   await withStore(

@@ -103,8 +103,15 @@ export class Lessor {
    */
   start(extendMs = 0): void {
     const now = this.now();
-    for (const l of this.load()) {
-      this.leases.set(l.id, { ttl: l.ttl, deadline: now + extendMs + (l.remainingMs > 0 ? l.remainingMs : l.ttl * 1000) });
+    const loaded = this.load().map((l) => ({ id: l.id, ttl: l.ttl, deadline: now + extendMs + (l.remainingMs > 0 ? l.remainingMs : l.ttl * 1000) }));
+    // Staggered, as etcd's Promote does: leases due together (many granted at once, or all
+    // restored at a leader change) are spread so that no second holds more than the revoke rate.
+    loaded.sort((a, b) => a.deadline - b.deadline);
+    const perSecond = Math.max(1, Math.floor(this.options.revokeRate));
+    for (let i = 0; i < loaded.length; i++) {
+      const l = loaded[i]!;
+      if (i >= perSecond) l.deadline = Math.max(l.deadline, loaded[i - perSecond]!.deadline + 1000);
+      this.leases.set(l.id, { ttl: l.ttl, deadline: l.deadline });
     }
     this.expiryTimer = setInterval(this.expire, this.options.expiryIntervalMs);
     this.expiryTimer.unref();
