@@ -1,6 +1,5 @@
 /** Shared pieces of the bench: settings, keys and values, clocks, statistics, scratch directories. */
 import fs from 'node:fs';
-import { createServer, type Server } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import Benchmark from 'benchmark';
@@ -245,31 +244,7 @@ export function summarize(latencies: ArrayLike<number>): LatencySummary {
   };
 }
 
-/**
- * `n` distinct TCP ports on 127.0.0.1 that were free a moment ago: each found by binding port 0,
- * all held together (so they differ) and released before returning. (The same idea as
- * test/support/ports.ts, kept here so the bench does not depend on test code that is in flux.)
- */
-export async function freePorts(n: number): Promise<number[]> {
-  const servers: Server[] = [];
-  try {
-    const ports: number[] = [];
-    for (let i = 0; i < n; i++) {
-      const server = createServer();
-      servers.push(server);
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(0, '127.0.0.1', () => resolve());
-      });
-      const address = server.address();
-      if (address === null || typeof address === 'string') throw new Error('no port bound');
-      ports.push(address.port);
-    }
-    return ports;
-  } finally {
-    await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
-  }
-}
+export { freePorts } from '../test/support/ports.js';
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));

@@ -7,21 +7,13 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ErrorCode, isAxisError } from '../ts/errors/index.js';
-import { MemoryNetwork } from '../ts/transport/index.js';
 import { tempDirs } from './support/fixtures.js';
-import { startCluster, type TestCluster } from './support/cluster.js';
+import { startCluster, withMemoryCluster, type TestCluster } from './support/cluster.js';
 
 const dir = tempDirs('clease');
 
 async function withCluster(fn: (c: TestCluster) => Promise<void>, options: { leaseCheckpointIntervalMs?: number } = {}): Promise<void> {
-  const net = new MemoryNetwork();
-  const c = await startCluster(3, dir, { transport: (o) => net.transport(o), ...options });
-  try {
-    await c.leader();
-    await fn(c);
-  } finally {
-    await c.close();
-  }
+  await withMemoryCluster(dir, (c) => fn(c), options);
 }
 
 async function until(what: string, ms: number, f: () => Promise<boolean>): Promise<void> {

@@ -8,24 +8,16 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ErrorCode } from '../ts/errors/index.js';
 import { connect, type ClientWatch } from '../ts/client/index.js';
-import { MemoryNetwork } from '../ts/transport/index.js';
 import type { WatchResponse } from '../ts/storage/watch.js';
 import type { Event } from '../ts/storage/types.js';
 import { tempDirs } from './support/fixtures.js';
-import { startCluster, type TestCluster } from './support/cluster.js';
+import { withMemoryCluster, type TestCluster } from './support/cluster.js';
 import { validateWatch } from './support/watch-validator.js';
 
 const dir = tempDirs('cwatch');
 
 async function withCluster(fn: (c: TestCluster) => Promise<void>): Promise<void> {
-  const net = new MemoryNetwork();
-  const c = await startCluster(3, dir, { transport: (o) => net.transport(o) });
-  try {
-    await c.leader();
-    await fn(c);
-  } finally {
-    await c.close();
-  }
+  await withMemoryCluster(dir, (c) => fn(c));
 }
 
 /** Reads a watch until `until` holds, asking for progress while it is quiet. */

@@ -6,21 +6,13 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Election, Mutex, Session } from '../ts/client/index.js';
-import { MemoryNetwork } from '../ts/transport/index.js';
 import { tempDirs } from './support/fixtures.js';
-import { startCluster, type TestCluster } from './support/cluster.js';
+import { withMemoryCluster, type TestCluster } from './support/cluster.js';
 
 const dir = tempDirs('recipes');
 
 async function withCluster(fn: (c: TestCluster) => Promise<void>): Promise<void> {
-  const net = new MemoryNetwork();
-  const c = await startCluster(3, dir, { transport: (o) => net.transport(o) });
-  try {
-    await c.leader();
-    await fn(c);
-  } finally {
-    await c.close();
-  }
+  await withMemoryCluster(dir, (c) => fn(c));
 }
 
 describe('lock and election recipes', { timeout: 120_000 }, () => {

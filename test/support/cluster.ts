@@ -2,6 +2,7 @@
 import { connect, type Client } from '../../ts/client/index.js';
 import { resolveConfig, serve, type Server, type TransportFactory } from '../../ts/server/index.js';
 import { freePorts } from './ports.js';
+import { MemoryNetwork } from '../../ts/transport/index.js';
 
 export interface TestCluster {
   servers: (Server | undefined)[];
@@ -81,4 +82,26 @@ export async function startCluster(
   };
   for (let i = 0; i < n; i++) await c.start(i);
   return c;
+}
+
+/**
+ * Runs `fn` on a fresh 3-member cluster whose peers talk over an in-memory network (members in
+ * this process, clients over ZeroMQ on 127.0.0.1), once it has a leader; closes it afterwards.
+ */
+export async function withMemoryCluster(
+  dir: () => Promise<string>,
+  fn: (c: TestCluster, net: MemoryNetwork) => Promise<void>,
+  options: { leaseCheckpointIntervalMs?: number; members?: number } = {},
+): Promise<void> {
+  const net = new MemoryNetwork();
+  const c = await startCluster(options.members ?? 3, dir, {
+    transport: (o) => net.transport(o),
+    ...(options.leaseCheckpointIntervalMs ? { leaseCheckpointIntervalMs: options.leaseCheckpointIntervalMs } : {}),
+  });
+  try {
+    await c.leader();
+    await fn(c, net);
+  } finally {
+    await c.close();
+  }
 }

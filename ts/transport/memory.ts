@@ -14,6 +14,7 @@
 import { AxisError, ErrorCode } from '../errors/index.js';
 import { encodePeerBatch, isWireMessageType, PEER_BATCH_VERSION } from '../proto/raft.js';
 import type { Message, NodeId } from '../raft/types.js';
+import { UnreachableReports } from './unreachable.js';
 import { Inbox } from './inbox.js';
 import { DEFAULT_MAX_QUEUE, type Transport, type TransportOptions, type TransportStats } from './types.js';
 
@@ -143,12 +144,11 @@ export class MemoryTransport implements Transport {
   /** @internal */
   readonly inbox: Inbox;
   private readonly maxQueue: number;
-  private readonly onUnreachable: (peer: NodeId) => void;
   private readonly log: (line: string) => void;
   private readonly peers = new Map<NodeId, Peer>();
   private started = false;
   private closed = false;
-  private readonly unreachable = new Set<NodeId>();
+  private readonly unreachable: UnreachableReports;
   private readonly counts = { sentBatches: 0, sentMessages: 0, droppedMessages: 0 };
 
   constructor(private readonly network: MemoryNetwork, options: TransportOptions) {
@@ -156,9 +156,9 @@ export class MemoryTransport implements Transport {
     this.clusterId = options.clusterId;
     this.listen = options.listen;
     this.maxQueue = options.maxQueue ?? DEFAULT_MAX_QUEUE;
-    this.onUnreachable = options.onUnreachable;
     const log = options.log ?? ((line: string) => void process.stderr.write(`${line}\n`));
     this.log = (line) => log(`axis transport ${this.id}: ${line}`);
+    this.unreachable = new UnreachableReports(options.onUnreachable, this.log, () => this.closed);
     this.inbox = new Inbox({
       id: this.id,
       clusterId: this.clusterId,
@@ -247,20 +247,7 @@ export class MemoryTransport implements Transport {
   private drop(peer: NodeId, count: number): void {
     this.counts.droppedMessages += count;
     if (this.closed) return;
-    if (this.unreachable.size === 0) setImmediate(() => this.reportUnreachable());
     this.unreachable.add(peer);
   }
 
-  private reportUnreachable(): void {
-    const ids = [...this.unreachable];
-    this.unreachable.clear();
-    for (const id of ids) {
-      if (this.closed) return;
-      try {
-        this.onUnreachable(id);
-      } catch (err) {
-        this.log(`${ErrorCode.INTERNAL}: onUnreachable threw: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-      }
-    }
-  }
 }

@@ -43,6 +43,7 @@ import { Dealer, Router } from 'zeromq';
 import { AxisError, ErrorCode } from '../errors/index.js';
 import { approxMessageBytes, encodePeerBatch, isWireMessageType } from '../proto/raft.js';
 import type { Message, NodeId } from '../raft/types.js';
+import { UnreachableReports } from './unreachable.js';
 import { Inbox, routingIdText } from './inbox.js';
 import { DEFAULT_MAX_QUEUE, type Transport, type TransportOptions, type TransportStats } from './types.js';
 
@@ -87,7 +88,6 @@ export class ZmqTransport implements Transport {
   private readonly heartbeatInterval: number;
   private readonly reconnectInterval: number;
   private readonly reconnectMaxInterval: number;
-  private readonly onUnreachable: (peer: NodeId) => void;
   private readonly log: (line: string) => void;
   private readonly inbox: Inbox;
   private readonly peers = new Map<NodeId, Peer>();
@@ -98,7 +98,7 @@ export class ZmqTransport implements Transport {
   private started = false;
   private closed = false;
   private receiving: Promise<void> = Promise.resolve();
-  private readonly unreachable = new Set<NodeId>();
+  private readonly unreachable: UnreachableReports;
   private readonly counts = { sentBatches: 0, sentMessages: 0, droppedMessages: 0 };
 
   constructor(options: ZmqTransportOptions) {
@@ -112,9 +112,9 @@ export class ZmqTransport implements Transport {
     this.heartbeatInterval = options.heartbeatInterval ?? 1000;
     this.reconnectInterval = options.reconnectInterval ?? 100;
     this.reconnectMaxInterval = options.reconnectMaxInterval ?? 1000;
-    this.onUnreachable = options.onUnreachable;
     const log = options.log ?? defaultLog;
     this.log = (line) => log(`axis transport ${this.id}: ${line}`);
+    this.unreachable = new UnreachableReports(options.onUnreachable, this.log, () => this.closed);
     this.inbox = new Inbox({ id: this.id, clusterId: this.clusterId, onMessages: options.onMessages, log: this.log });
     for (const [id, address] of options.peers) this.addPeer(id, address);
   }
@@ -321,22 +321,9 @@ export class ZmqTransport implements Transport {
   private drop(peer: NodeId, count: number): void {
     this.counts.droppedMessages += count;
     if (this.closed) return;
-    if (this.unreachable.size === 0) setImmediate(() => this.reportUnreachable());
     this.unreachable.add(peer);
   }
 
-  private reportUnreachable(): void {
-    const ids = [...this.unreachable];
-    this.unreachable.clear();
-    for (const id of ids) {
-      if (this.closed) return;
-      try {
-        this.onUnreachable(id);
-      } catch (err) {
-        this.log(`${ErrorCode.INTERNAL}: onUnreachable threw: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-      }
-    }
-  }
 
   // ---- receiving ------------------------------------------------------------------------------
 
