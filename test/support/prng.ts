@@ -1,11 +1,2 @@
-/** mulberry32: a small seeded PRNG returning floats in [0, 1). Shared by the tests and the bench. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32: a small seeded PRNG returning floats in [0, 1). Shared by the tests and the bench (one copy, with the in-memory network's). */
+export { mulberry32 } from '../../ts/transport/memory.js';

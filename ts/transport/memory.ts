@@ -23,8 +23,8 @@ export interface MemoryNetworkOptions {
   wire?: boolean;
 }
 
-/** A small seeded PRNG (mulberry32), for drop(rate, seed). */
-function seeded(seed: number): () => number {
+/** mulberry32: a small seeded PRNG returning floats in [0, 1), for drop(rate, seed) (the tests use it too). */
+export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
@@ -75,7 +75,7 @@ export class MemoryNetwork {
   drop(rate: number, random: (() => number) | number = 1): void {
     if (!(rate >= 0 && rate <= 1)) throw new AxisError(ErrorCode.INVALID_ARGUMENT, `drop rate ${rate} is not in [0, 1]`);
     this.dropRate = rate;
-    this.random = typeof random === 'number' ? seeded(random) : random;
+    this.random = typeof random === 'number' ? mulberry32(random) : random;
   }
 
   /** Undo every partition and isolation, and stop random drops. */
