@@ -88,8 +88,6 @@ export class Member {
   /** The last hard state handed to storage (term and vote must be durable before votes go out). */
   private durableHs = { term: 0, vote: 0, commit: 0 };
   private failure: Error | undefined;
-  /** Called after each batch of entries is applied (watches deliver from there). */
-  readonly appliedListeners = new Set<() => void>();
   /** The lessor, while this member leads: lease deadlines live in the leader's clock alone. */
   private lessor: Lessor | undefined;
   /** Lease timings: etcd's, with the configured checkpoint interval. */
@@ -546,7 +544,6 @@ export class Member {
     if (batch.length === 0) return;
     const results = await this.store.apply(batch);
     this.applied = batch[batch.length - 1]!.index;
-    for (const l of this.appliedListeners) l();
     for (let i = 0; i < keys.length; i++) {
       const key = keys[i];
       if (key === undefined) continue;

@@ -10,7 +10,7 @@ import {
 } from '../proto/api.js';
 import { type WriteRequest, decodeWriteResult, encodeWrite, Limits, randomLeaseId } from '../storage/index.js';
 import { prepareWrite } from '../storage/write-request.js';
-import { WatchHub, type WatchFilter, type WatchResponse } from '../storage/watch.js';
+import type { WatchFilter, WatchHub, WatchResponse } from '../storage/watch.js';
 import type { DeleteResult, PutResult, TxnResult } from '../storage/types.js';
 import type { Member } from './member.js';
 
@@ -39,26 +39,17 @@ export class ApiService {
   private readonly peers = new Map<string, { lastSeen: number; watches: Set<number> }>();
   private readonly sweeper: NodeJS.Timeout;
 
-  constructor(private readonly member: Member, options: { progressIntervalMs?: number } = {}) {
-    const store = member.store;
-    this.hub = new WatchHub(
-      {
-        revision: () => store.revision(),
-        compactRevision: () => store.status().compactRevision,
-        changes: (from, o) => store.changes(from, o),
-        get: (k, o) => store.get(k, o),
-      },
-      options,
-    );
-    member.appliedListeners.add(() => this.hub.notify());
+  constructor(private readonly member: Member) {
+    // The store's own hub: it hears of every commit, applied entries included.
+    this.hub = member.store.watches();
     this.sweeper = setInterval(() => this.sweep(), PEER_IDLE_MS / 4);
     this.sweeper.unref();
   }
 
-  /** Cancels every watch (the member is stopping). */
+  /** Cancels this service's watches (the member is stopping: their clients move elsewhere). */
   close(): void {
     clearInterval(this.sweeper);
-    this.hub.close();
+    for (const p of this.peers.values()) for (const id of p.watches) this.hub.cancel(id, 'the member is stopping');
     this.peers.clear();
   }
 

@@ -358,6 +358,11 @@ export class Store extends ViewReader implements KV {
    * async iterable of responses carrying whole revisions of events in order (see watch.ts).
    */
   watch(key: Bytes, options?: WatchOptions): Watch {
+    return new Watch(this.watches(), key, options);
+  }
+
+  /** The store's watch hub (told of every commit), for callers that route responses themselves (a server). */
+  watches(): WatchHub {
     this.check();
     this.hub ??= new WatchHub({
       revision: () => this.revision(),
@@ -365,7 +370,7 @@ export class Store extends ViewReader implements KV {
       changes: (from, o) => this.changes(from, o),
       get: (k, o) => this.get(k, o),
     });
-    return new Watch(this.hub, key, options);
+    return this.hub;
   }
 
   async close(): Promise<void> {
