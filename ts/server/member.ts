@@ -14,7 +14,7 @@ import { DurableStorage, decodeConfState, encodeConfState } from '../raft/durabl
 import type { LogStorage } from '../raft/storage.js';
 import { decodeConfChange } from '../raft/confchange.js';
 import { type ConfState, type Entry, EntryType, type Message, type NodeId, type Ready, Role, emptyConfState } from '../raft/types.js';
-import { Decoder, Encoder, LESSOR_DEFAULTS, Lessor, open, type ApplyEntry, type PreparedWrite, type Store } from '../storage/index.js';
+import { Decoder, Encoder, LESSOR_DEFAULTS, Lessor, leaseEffect, open, type ApplyEntry, type PreparedWrite, type Store } from '../storage/index.js';
 import type { Transport, TransportOptions } from '../transport/types.js';
 import { type MemberConfig, type MemberInfo, clusterIdOf, memberId, members } from './config.js';
 import { decodeEntry, encodeEntry } from './entry.js';
@@ -500,13 +500,11 @@ export class Member {
 
   /** What applied lease writes mean for the leader's deadlines (whoever proposed them). */
   private leaseApplied(body: Uint8Array, result: Buffer): void {
-    if (!this.lessor || result[0] !== 0 || body.length < 9) return;
-    const b = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
-    const id = b.readUInt32LE(1) + b.readUInt32LE(5) * 4294967296;
-    const kind = b[0];
-    if (kind === 6 && b.length >= 17) this.lessor.started(id, b.readUInt32LE(9) + b.readUInt32LE(13) * 4294967296);
-    else if (kind === 9 && result.length >= 17) this.lessor.started(id, result.readUInt32LE(9) + result.readUInt32LE(13) * 4294967296);
-    else if (kind === 7) this.lessor.revoked(id);
+    if (!this.lessor) return;
+    const effect = leaseEffect(body, result);
+    if (!effect) return;
+    if ('started' in effect) this.lessor.started(effect.started.id, effect.started.ttl);
+    else this.lessor.revoked(effect.revoked.id);
   }
 
   private releaseReads(): void {
@@ -548,7 +546,7 @@ export class Member {
       const key = keys[i];
       if (key === undefined) continue;
       const body = bodies[i];
-      if (body && body[0]! >= 6 && body[0]! <= 9) this.leaseApplied(body, results[i]!);
+      if (body) this.leaseApplied(body, results[i]!);
       const p = this.proposals.get(key);
       if (!p) continue;
       this.proposals.delete(key);

@@ -254,3 +254,23 @@ export function decodeWriteResult(req: WriteRequest, result: Uint8Array): WriteR
       return prepareWrite(req).decode(d);
   }
 }
+
+/** What an applied lease write means for a lessor's deadlines. */
+export type LeaseEffect = { started: { id: number; ttl: number } } | { revoked: { id: number } };
+
+/**
+ * The lease effect of an applied write (its encoded request and its result bytes): a grant or a
+ * renew starts the lease's full TTL, a revoke ends it; undefined for anything else or a failure.
+ */
+export function leaseEffect(body: Uint8Array, result: Uint8Array): LeaseEffect | undefined {
+  const kind = body[0];
+  if (kind !== RequestKind.LeaseGrant && kind !== RequestKind.LeaseRenew && kind !== RequestKind.LeaseRevoke) return undefined;
+  const r = new Decoder(Buffer.from(result.buffer, result.byteOffset, result.byteLength));
+  if (r.u8() !== 0) return undefined;
+  const b = new Decoder(Buffer.from(body.buffer, body.byteOffset + 1, body.byteLength - 1));
+  const id = b.u64();
+  if (kind === RequestKind.LeaseRevoke) return { revoked: { id } };
+  if (kind === RequestKind.LeaseGrant) return { started: { id, ttl: b.u64() } };
+  r.u64(); // revision
+  return { started: { id, ttl: r.u64() } };
+}
