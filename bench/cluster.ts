@@ -35,6 +35,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect, type Client, type MemberStatusReport } from '../ts/client/index.js';
 import { open as openAxis } from '../ts/index.js';
+import { exited, keepTail, stopAll, track, waitExit } from './children.js';
+import { Histogram } from './histogram.js';
+import { drive, type LoadResult } from './loadgen.js';
 import { row, type Row } from './report.js';
 import {
   type ClusterConfig, type LatencySummary, type Scratch, freePorts, key, now, rng, secondsSince, sleep, summarize, value,
@@ -55,52 +58,6 @@ export const TARGETS = {
 const here = path.dirname(fileURLToPath(import.meta.url));
 const mainJs = path.resolve(here, '..', 'ts', 'cli', 'main.js');
 const CLK_TCK = 100; // Linux USER_HZ (getconf CLK_TCK)
-
-// ---- child processes: a registry every exit path can kill synchronously ---------------------
-
-const live = new Set<ChildProcess>();
-let exitHook = false;
-
-/** SIGKILLs every child the cluster bench started that is still running (for abort paths). */
-export function killClusterChildren(): void {
-  for (const c of live) {
-    try {
-      if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-}
-
-function track(c: ChildProcess): ChildProcess {
-  live.add(c);
-  c.once('exit', () => live.delete(c));
-  if (!exitHook) {
-    exitHook = true;
-    process.on('exit', killClusterChildren);
-  }
-  return c;
-}
-
-function exited(c: ChildProcess): boolean {
-  return c.exitCode !== null || c.signalCode !== null;
-}
-
-/** Waits for a child to exit, at most `ms`; true if it did. */
-function waitExit(c: ChildProcess, ms: number): Promise<boolean> {
-  if (exited(c)) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const t = setTimeout(() => {
-      c.off('exit', done);
-      resolve(exited(c));
-    }, ms);
-    const done = (): void => {
-      clearTimeout(t);
-      resolve(true);
-    };
-    c.once('exit', done);
-  });
-}
 
 // ---- /proc: CPU per process and per thread, machine CPU -------------------------------------
 
@@ -408,22 +365,23 @@ interface MemberProc {
   tail: string[];
 }
 
-class LocalCluster {
+export class LocalCluster {
   readonly members: MemberProc[] = [];
 
   constructor(
     private readonly scratch: Scratch,
     private readonly log: (line: string) => void,
+    readonly size = 3,
   ) {}
 
   get endpoints(): string[] {
     return this.members.map((m) => m.endpoint);
   }
 
-  /** Spawns the three members (each `axis serve`, extra node flags first). */
+  /** Spawns the members (each `axis serve`, extra node flags first). */
   async start(nodeFlags: string[]): Promise<void> {
-    const ports = await freePorts(6);
-    const names = ['n1', 'n2', 'n3'];
+    const ports = await freePorts(2 * this.size);
+    const names = Array.from({ length: this.size }, (_, i) => `n${i + 1}`);
     const initial = names.map((n, i) => `${n}=tcp://127.0.0.1:${ports[2 * i]}`).join(',');
     for (let i = 0; i < names.length; i++) {
       const name = names[i]!;
@@ -437,17 +395,7 @@ class LocalCluster {
       ];
       const child = track(spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] }));
       const m: MemberProc = { name, peer, client, endpoint: `tcp://127.0.0.1:${client}`, dir, child, pid: child.pid ?? -1, tail: [] };
-      for (const stream of [child.stdout!, child.stderr!]) {
-        let rest = '';
-        stream.on('data', (d: Buffer) => {
-          const lines = (rest + d.toString()).split('\n');
-          rest = lines.pop() ?? '';
-          for (const l of lines) {
-            m.tail.push(l);
-            if (m.tail.length > 40) m.tail.shift();
-          }
-        });
-      }
+      keepTail(child, m.tail);
       child.on('exit', (code, signal) => {
         if (!this.stopping) this.log(`  member ${name} exited unexpectedly (${signal ?? `code ${code}`}); last output:\n    ${m.tail.join('\n    ')}`);
       });
@@ -463,25 +411,61 @@ class LocalCluster {
   }
 
   /** SIGTERM all, wait up to `boundSec`, SIGKILL what is left; never throws. */
-  async stop(boundSec: number): Promise<{ clean: string[]; killed: string[]; codes: Record<string, string> }> {
+  stop(boundSec: number): ReturnType<typeof stopAll> {
     this.stopping = true;
-    const clean: string[] = [];
-    const killed: string[] = [];
-    const codes: Record<string, string> = {};
-    for (const m of this.members) if (!exited(m.child)) m.child.kill('SIGTERM');
-    await Promise.all(
-      this.members.map(async (m) => {
-        if (await waitExit(m.child, boundSec * 1000)) {
-          clean.push(m.name);
-        } else {
-          m.child.kill('SIGKILL');
-          await waitExit(m.child, 5000);
-          killed.push(m.name);
-        }
-        codes[m.name] = m.child.signalCode ?? String(m.child.exitCode);
-      }),
-    );
-    return { clean, killed, codes };
+    return stopAll(this.members, boundSec);
+  }
+}
+
+/** A cluster that is up: its processes, a client with every endpoint, the leader all members agree on. */
+export interface StartedCluster {
+  cluster: LocalCluster;
+  client: Client;
+  leader: string;
+  term: number;
+  seconds: number;
+}
+
+/**
+ * Starts `size` members, connects a client to all of them, waits until every member reports the
+ * same leader, and puts one key through (so the leader's first entry of its term is applied
+ * everywhere before anything is timed). `onCluster` gets the processes as soon as they are
+ * spawned, so a caller can stop them even if start-up fails.
+ */
+export async function startCluster(
+  size: number,
+  scratch: Scratch,
+  log: (line: string) => void,
+  o: { nodeFlags?: string[]; startSec: number; onCluster?: (c: LocalCluster) => void },
+): Promise<StartedCluster> {
+  const t0 = now();
+  const c = new LocalCluster(scratch, log, size);
+  o.onCluster?.(c);
+  await c.start(o.nodeFlags ?? []);
+  const deadline = Date.now() + o.startSec * 1000;
+  const client = await connect({ endpoints: c.endpoints, timeoutMs: o.startSec * 1000 });
+  try {
+    let s: MemberStatusReport[] = [];
+    for (;;) {
+      const dead = c.dead();
+      if (dead.length > 0) throw new Error(`member(s) ${dead.map((m) => m.name).join(', ')} exited during start-up:\n${dead.map((m) => m.tail.join('\n')).join('\n')}`);
+      s = await client.status();
+      // `leader` may be missing rather than 0 when none is known (status() spreads the decoded
+      // message, which drops protobufjs's prototype defaults): treat anything falsy as "none".
+      const leaders = new Set(s.map((x) => Number(x.leader || 0)));
+      if (s.length === size && leaders.size === 1 && !leaders.has(0)) break;
+      if (Date.now() > deadline) throw new Error(`no leader agreed by all ${size} members within ${o.startSec}s (answers: ${JSON.stringify(s.map((x) => ({ n: x.member.name, l: x.leader, role: x.role })))})`);
+      await sleep(50);
+    }
+    const seconds = secondsSince(t0);
+    const leader = s.find((x) => Number(x.member.id) === Number(s[0]!.leader));
+    if (!leader) throw new Error(`the agreed leader ${s[0]!.leader} is none of the members ${s.map((x) => x.member.id).join(', ')}`);
+    await client.put(key('z', 0), value(1));
+    log(`  ${size}-member cluster up in ${seconds.toFixed(1)}s: leader ${leader.member.name} (term ${leader.raftTerm}); members ${c.members.map((m) => `${m.name}@${m.client}`).join(', ')}`);
+    return { cluster: c, client, leader: leader.member.name, term: Number(leader.raftTerm || 0), seconds };
+  } catch (err) {
+    await client.close().catch(() => undefined);
+    throw err;
   }
 }
 
@@ -582,46 +566,23 @@ export class ClusterBench {
   /** Brings the cluster up and waits until every member reports the same leader. */
   async start(): Promise<void> {
     if (this.cluster) return;
-    const t0 = now();
-    const c = new LocalCluster(this.scratch, this.log);
-    this.cluster = c;
     const flags = this.options.profileDir
       ? [`--cpu-prof`, `--cpu-prof-dir=${this.options.profileDir}`, `--cpu-prof-interval=500`]
       : [];
-    await c.start(flags);
+    const up = await startCluster(3, this.scratch, this.log, { nodeFlags: flags, startSec: this.cfg.startSec, onCluster: (c) => (this.cluster = c) });
+    const c = up.cluster;
     this.pids = c.members.map((m) => ({ name: m.name, pid: m.pid }));
-    const deadline = Date.now() + this.cfg.startSec * 1000;
-    const client = await connect({ endpoints: c.endpoints, timeoutMs: this.cfg.startSec * 1000 });
-    this.client = client;
-    this.patchClient(client);
-    let s: MemberStatusReport[] = [];
-    for (;;) {
-      const dead = c.dead();
-      if (dead.length > 0) throw new Error(`member(s) ${dead.map((m) => m.name).join(', ')} exited during start-up:\n${dead.map((m) => m.tail.join('\n')).join('\n')}`);
-      s = await client.status();
-      // `leader` may be missing rather than 0 when none is known (status() spreads the decoded
-      // message, which drops protobufjs's prototype defaults): treat anything falsy as "none".
-      const leaders = new Set(s.map((x) => Number(x.leader || 0)));
-      if (s.length === 3 && leaders.size === 1 && !leaders.has(0)) break;
-      if (Date.now() > deadline) throw new Error(`no leader agreed by all 3 members within ${this.cfg.startSec}s (answers: ${JSON.stringify(s.map((x) => ({ n: x.member.name, l: x.leader, role: x.role })))})`);
-      await sleep(50);
-    }
-    const secs = secondsSince(t0);
-    const leader = s.find((x) => Number(x.member.id) === Number(s[0]!.leader));
-    if (!leader) throw new Error(`the agreed leader ${s[0]!.leader} is none of the members ${s.map((x) => x.member.id).join(', ')}`);
-    // One write through, so the leader's first entry of its term is applied everywhere before timing.
-    await client.put(key('z', 0), this.val);
+    this.client = up.client;
+    this.patchClient(up.client);
     this.startInfo = {
-      startSeconds: secs,
+      startSeconds: up.seconds,
       members: c.members.map((m) => ({ name: m.name, pid: m.pid, peer: `tcp://127.0.0.1:${m.peer}`, client: m.endpoint })),
-      leaderAtStart: leader.member.name,
-      termAtStart: Number(leader.raftTerm || 0),
+      leaderAtStart: up.leader,
+      termAtStart: up.term,
       serveArgs: 'node [--cpu-prof ...] dist/ts/cli/main.js serve --name nX --data-dir <tmp> --peer-listen tcp://127.0.0.1:P --client-listen tcp://127.0.0.1:C --initial-cluster n1=...,n2=...,n3=... (durability sync, tick 100 ms, election 10 ticks: the defaults)',
       profiling: this.options.profileDir ?? null,
     };
-    this.log(`  cluster up in ${secs.toFixed(1)}s: leader ${leader.member.name} (term ${leader.raftTerm}); members ${c.members.map((m) => `${m.name}@${m.client}`).join(', ')}`);
   }
-
   /** Counts the requests the client sends, per endpoint and kind (bench-only instrumentation of a private field). */
   private patchClient(client: Client): void {
     const conns = (client as unknown as { conns?: { endpoint: string; request: (req: Record<string, unknown>, t: number) => Promise<unknown> }[] }).conns;
@@ -712,7 +673,7 @@ export class ClusterBench {
       termAfter: Number(s.raftTerm || 0),
       appliedDelta: Number(s.appliedIndex || 0) - Number(termsBefore.get(s.member.name)?.appliedIndex || 0),
     }));
-    const leaderChanged = leaderId === 0 || leaderId !== leaderBefore || members.some((m) => m.termBefore !== m.termAfter) || b.status.length !== 3;
+    const leaderChanged = leaderId === 0 || leaderId !== leaderBefore || members.some((m) => m.termBefore !== m.termAfter) || b.status.length !== c.size;
     const requests: PhaseReport['requests'] = {};
     let puts = 0;
     let putsToLeader = 0;
@@ -803,54 +764,24 @@ export class ClusterBench {
   // ---- workloads --------------------------------------------------------------------------
 
   /** Runs `op(i)` for i = 0, 1, ... with `window` in flight until `maxOps` are done or `maxSec` passed. */
-  private async windowed(window: number, maxOps: number, maxSec: number, op: (i: number) => Promise<unknown>): Promise<{ ops: number; seconds: number; latUs: Float64Array; errors: number; firstError?: string }> {
-    const lat = new Float64Array(maxOps);
-    let issued = 0;
-    let done = 0;
-    let errors = 0;
-    let firstError: string | undefined;
-    let stop = false;
-    const t0 = now();
-    const deadline = t0 + BigInt(Math.round(maxSec * 1e9));
-    const lane = async (): Promise<void> => {
-      while (!stop) {
-        const i = issued++;
-        if (i >= maxOps) break;
-        const ts = now();
-        try {
-          await op(i);
-        } catch (err) {
-          errors++;
-          firstError ??= err instanceof Error ? err.message : String(err);
-          if (errors > 100) stop = true;
-        }
-        const te = now();
-        lat[done++] = Number(te - ts) / 1000;
-        if (te >= deadline) stop = true;
-      }
-    };
-    await Promise.all(Array.from({ length: window }, lane));
-    return { ops: done - errors, seconds: secondsSince(t0), latUs: lat.subarray(0, done), errors, firstError };
+  private windowed(window: number, maxOps: number, maxSec: number, op: (i: number) => Promise<unknown>): Promise<LoadResult> {
+    return drive(op, { inFlight: window, maxOps, maxSec });
   }
 
   /** `rounds` timed windowed runs; op(i) gets indices unique across rounds. The median round's rate is the figure. */
-  private async rounds(window: number, maxOps: number, maxSec: number, op: (i: number) => Promise<unknown>): Promise<{ ops: number; seconds: number; rate: number; rates: number[]; latUs: Float64Array; errors: number; firstError?: string }> {
-    const runs: Awaited<ReturnType<ClusterBench['windowed']>>[] = [];
+  private async rounds(window: number, maxOps: number, maxSec: number, op: (i: number) => Promise<unknown>): Promise<{ ops: number; seconds: number; rate: number; rates: number[]; hist: Histogram; errors: number; firstError?: string }> {
+    const runs: LoadResult[] = [];
     for (let r = 0; r < this.cfg.rounds; r++) runs.push(await this.windowed(window, maxOps, maxSec, (i) => op(r * maxOps + i)));
-    const rates = runs.map((x) => x.ops / x.seconds);
+    const rates = runs.map((x) => x.throughput);
     const sorted = [...rates].sort((a, b) => a - b);
-    const lat = new Float64Array(runs.reduce((n, x) => n + x.latUs.length, 0));
-    let at = 0;
-    for (const x of runs) {
-      lat.set(x.latUs, at);
-      at += x.latUs.length;
-    }
+    const hist = new Histogram();
+    for (const x of runs) hist.add(x.hist);
     return {
       ops: runs.reduce((n, x) => n + x.ops, 0),
       seconds: runs.reduce((n, x) => n + x.seconds, 0),
       rate: sorted[(sorted.length - 1) >> 1]!,
       rates,
-      latUs: lat,
+      hist,
       errors: runs.reduce((n, x) => n + x.errors, 0),
       firstError: runs.find((x) => x.firstError)?.firstError,
     };
@@ -862,14 +793,8 @@ export class ClusterBench {
     const store = await openAxis(dir);
     try {
       for (let i = 0; i < 50; i++) await store.put(key('w', i), this.val);
-      const n = this.cfg.embeddedPuts;
-      const lat = new Float64Array(n);
-      for (let i = 0; i < n; i++) {
-        const t = now();
-        await store.put(key('e', i), this.val);
-        lat[i] = Number(now() - t) / 1000;
-      }
-      return summarize(lat);
+      const r = await drive((i) => store.put(key('e', i), this.val), { inFlight: 1, maxOps: this.cfg.embeddedPuts, maxSec: 60 });
+      return r.hist.summary();
     } finally {
       await store.close();
       this.scratch.remove(dir);
@@ -927,14 +852,9 @@ export class ClusterBench {
     for (let i = 0; i < this.cfg.warmPuts; i++) await client.put(key('w', i), this.val);
     const n = this.cfg.seqPuts;
     const { result, report } = await this.phase('put-latency', async () => {
-      const lat = new Float64Array(n);
-      const t0 = now();
-      for (let i = 0; i < n; i++) {
-        const t = now();
-        await client.put(key('a', i), this.val);
-        lat[i] = Number(now() - t) / 1000;
-      }
-      return { ops: n, seconds: secondsSince(t0), lat: summarize(lat) };
+      const r = await drive((i) => client.put(key('a', i), this.val), { inFlight: 1, maxOps: n, maxSec: 600 });
+      if (r.errors > 0) throw new Error(`${r.errors} sequential put(s) failed: ${r.firstError}`);
+      return { ops: r.ops, seconds: r.seconds, lat: r.hist.summary() };
     });
     this.readKeys = Array.from({ length: Math.min(n, 1000) }, (_, i) => key('a', i));
     const stages = await this.traceStages(this.cfg.tracePuts);
@@ -983,7 +903,7 @@ export class ClusterBench {
     if (result.ops === 0) throw new Error(`no put succeeded: ${result.firstError}`);
     if (this.readKeys.length === 0) this.readKeys = Array.from({ length: Math.min(result.ops, 1000) }, (_, i) => key('t', i));
     const rate = result.rate;
-    const l = summarize(result.latUs);
+    const l = result.hist.summary();
     const how = `median of ${this.cfg.rounds} round(s) (${result.rates.map((x) => Math.round(x).toLocaleString('en-US')).join(', ')} puts/s), each a fixed window of ${w} outstanding client.put() (a new one as each resolves), distinct new keys, until ${this.cfg.putOps.toLocaleString('en-US')} puts or ${this.cfg.putSec}s: ` +
       `${result.ops.toLocaleString('en-US')} puts in ${result.seconds.toFixed(2)}s in all${result.errors ? `, ${result.errors} ERRORS (first: ${result.firstError})` : ''}; ` +
       `${fmtShare(report.writesToLeader)} sent to the leader (${report.leader})${report.leaderChanged ? '; LEADER CHANGED' : ''}; machine CPU ${(report.machineBusy * 100).toFixed(0)}% busy, ${report.otherCpuSeconds.toFixed(1)} CPU-s taken by other processes; ${report.cpuPerOpUs.toFixed(0)} CPU-µs per put (members + client) → CPU-bound ceiling ${Math.round(report.cpuCeilingOpsPerSec).toLocaleString('en-US')} puts/s`;
@@ -1033,12 +953,12 @@ export class ClusterBench {
     const sweep: { window: number; opsPerSec: number; p50Us: number; p99Us: number }[] = [];
     for (const sw of this.cfg.getWindowSweep) {
       const s = await this.windowed(sw, this.cfg.getOps, this.cfg.sweepSec, get);
-      const sl = summarize(s.latUs);
+      const sl = s.hist.summary();
       sweep.push({ window: sw, opsPerSec: s.ops / s.seconds, p50Us: sl.p50, p99Us: sl.p99 });
     }
     if (sweep.length) this.log(`  other windows: ${sweep.map((s) => `${s.window} in flight ${Math.round(s.opsPerSec).toLocaleString('en-US')}/s`).join(', ')}`);
     const rate = result.rate;
-    const l = summarize(result.latUs);
+    const l = result.hist.summary();
     const spread = Object.entries(report.requests).map(([n, v]) => `${n}${n === report.leader ? ' (leader)' : ''} ${serializable ? v.sget : v.get}`).join(', ');
     const how = `median of ${this.cfg.rounds} round(s) (${result.rates.map((x) => Math.round(x).toLocaleString('en-US')).join(', ')} gets/s), each a fixed window of ${w} outstanding client.get(k${serializable ? ', {serializable: true}' : ''}) on random keys of ${ks.length} written ones, until ${this.cfg.getOps.toLocaleString('en-US')} gets or ${this.cfg.getSec}s: ` +
       `${result.ops.toLocaleString('en-US')} gets in ${result.seconds.toFixed(2)}s in all${result.errors ? `, ${result.errors} ERRORS (first: ${result.firstError})` : ''}; ` +

@@ -3,6 +3,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Benchmark from 'benchmark';
+import type { FloorConfig } from './floor.js';
+import type { HistoryConfig } from './history.js';
+import type { WorkloadConfig } from './workloads.js';
 
 export const KEY_BYTES = 8;
 export const VALUE_BYTES = 256;
@@ -42,6 +45,12 @@ export interface Config {
   watchdogSec: number;
   /** The cluster section (bench/cluster.ts). */
   cluster: ClusterConfig;
+  /** The workloads section (bench/workloads.ts) and its share of the watchdog. */
+  workloads: WorkloadConfig & { watchdogSec: number };
+  /** The physical floor (bench/floor.ts). */
+  floor: FloorConfig & { watchdogSec: number };
+  /** The stored-history sweep (bench/history.ts). */
+  history: HistoryConfig & { watchdogSec: number };
 }
 
 export interface ClusterConfig {
@@ -112,6 +121,9 @@ export const FULL: Config = {
     stopSec: 10,
     watchdogSec: 300,
   },
+  workloads: { seconds: 3, maxOps: 1_000_000, warmSec: 0.5, preloadKeys: 10_000, watchers: 100, startSec: 30, stopSec: 10, watchdogSec: 1500 },
+  floor: { fsyncs: 2000, roundTrips: 20_000, watchdogSec: 60 },
+  history: { revisions: [10_000, 100_000, 1_000_000, 10_000_000], keys: 10_000, batch: 10_000, reads: 200_000, readSec: 2, watchdogSec: 900 },
 };
 
 export const QUICK: Config = {
@@ -154,6 +166,9 @@ export const QUICK: Config = {
     stopSec: 10,
     watchdogSec: 90,
   },
+  workloads: { seconds: 0.3, maxOps: 50_000, warmSec: 0.1, preloadKeys: 1000, watchers: 100, startSec: 30, stopSec: 10, watchdogSec: 300 },
+  floor: { fsyncs: 200, roundTrips: 2000, watchdogSec: 30 },
+  history: { revisions: [10_000, 100_000], keys: 10_000, batch: 10_000, reads: 20_000, readSec: 0.3, watchdogSec: 60 },
 };
 
 /** An 8-byte key: one letter naming the key set, then the index in 7 decimal digits (so key order = index order). */
