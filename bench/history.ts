@@ -40,7 +40,7 @@ export async function historySweep(cfg: HistoryConfig, scratch: Scratch, progres
   const dir = scratch.dir('history');
   const largest = Math.max(...cfg.revisions);
   // Room for the largest store (sparse: the file grows as it fills). Building need not be durable.
-  const store = await openAxis(dir, { durability: 'nosync', mapSize: Math.max(2, Math.ceil((largest * 600) / 2 ** 30)) * 2 ** 30 });
+  const store = await openAxis(dir, { durability: 'nosync', mapSize: Math.max(2, Math.ceil((largest * 1500) / 2 ** 30)) * 2 ** 30 });
   const stages: HistoryStage[] = [];
   const vals = [value(1), value(2)];
   const r = rng(11);

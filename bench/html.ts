@@ -6,7 +6,7 @@
  */
 import type { FloorReport } from './floor.js';
 import type { HistoryReport } from './history.js';
-import { formatValue, type Machine, type Row } from './report.js';
+import { formatUs as fmtUs, formatValue, type Machine, type Row } from './report.js';
 import { SYSTEM_IDS, SYSTEM_LABELS, type SystemId } from './systems.js';
 import { WORKLOADS, findResult, type WorkloadsReport } from './workloads.js';
 
@@ -70,18 +70,11 @@ function linearTicks(lo: number, hi: number, fmt: (v: number) => string): [numbe
   return out;
 }
 
-export function fmtUs(us: number): string {
-  if (!Number.isFinite(us)) return '—';
-  if (us < 1000) return `${+us.toPrecision(3)} µs`;
-  if (us < 1e6) return `${+(us / 1000).toPrecision(3)} ms`;
-  return `${+(us / 1e6).toPrecision(3)} s`;
-}
-
 /** An SVG line chart. */
 function lineChart(title: string, x: Axis, y: Axis & { fmt?: (v: number) => string }, series: Series[], note = ''): string {
-  const W = 560;
+  const W = 620;
   const H = 320;
-  const m = { l: 70, r: 150, t: 30, b: 46 };
+  const m = { l: 70, r: 210, t: 30, b: 46 };
   const pw = W - m.l - m.r;
   const ph = H - m.t - m.b;
   const tx = x.transform ?? ((v: number) => v);
@@ -109,19 +102,19 @@ function lineChart(title: string, x: Axis, y: Axis & { fmt?: (v: number) => stri
   const xt = x.ticks ?? (x.log ? logTicks(x0, x1, niceNumber) : linearTicks(x0, x1, niceNumber));
   const yt = y.ticks ?? (y.log ? logTicks(y0, y1, fmtY) : linearTicks(y0, y1, fmtY));
   const parts: string[] = [];
-  parts.push(`<rect x="${m.l}" y="${m.t}" width="${pw}" height="${ph}" class="plot"/>`);
+  parts.push(`<rect x="${m.l}" y="${m.t}" width="${pw}" height="${ph}" fill="#fcfcfc" stroke="#ccc"/>`);
   for (const [v, l] of yt) {
     const yy = sy(ty(v));
     if (yy < m.t - 1 || yy > m.t + ph + 1) continue;
-    parts.push(`<line x1="${m.l}" x2="${m.l + pw}" y1="${yy.toFixed(1)}" y2="${yy.toFixed(1)}" class="grid"/><text x="${m.l - 6}" y="${(yy + 4).toFixed(1)}" text-anchor="end">${esc(l)}</text>`);
+    parts.push(`<line x1="${m.l}" x2="${m.l + pw}" y1="${yy.toFixed(1)}" y2="${yy.toFixed(1)}" stroke="#e6e6e6"/><text x="${m.l - 6}" y="${(yy + 4).toFixed(1)}" text-anchor="end">${esc(l)}</text>`);
   }
   for (const [v, l] of xt) {
     const xx = sx(tx(v));
     if (xx < m.l - 1 || xx > m.l + pw + 1) continue;
-    parts.push(`<line x1="${xx.toFixed(1)}" x2="${xx.toFixed(1)}" y1="${m.t}" y2="${m.t + ph}" class="grid"/><text x="${xx.toFixed(1)}" y="${m.t + ph + 16}" text-anchor="middle">${esc(l)}</text>`);
+    parts.push(`<line x1="${xx.toFixed(1)}" x2="${xx.toFixed(1)}" y1="${m.t}" y2="${m.t + ph}" stroke="#e6e6e6"/><text x="${xx.toFixed(1)}" y="${m.t + ph + 16}" text-anchor="middle">${esc(l)}</text>`);
   }
-  parts.push(`<text x="${m.l + pw / 2}" y="${H - 8}" text-anchor="middle" class="axis">${esc(x.label)}</text>`);
-  parts.push(`<text transform="translate(14 ${m.t + ph / 2}) rotate(-90)" text-anchor="middle" class="axis">${esc(y.label)}</text>`);
+  parts.push(`<text x="${m.l + pw / 2}" y="${H - 8}" text-anchor="middle" font-size="12">${esc(x.label)}</text>`);
+  parts.push(`<text transform="translate(14 ${m.t + ph / 2}) rotate(-90)" text-anchor="middle" font-size="12">${esc(y.label)}</text>`);
   series.forEach((s, k) => {
     const ok = s.points.map((p, i) => ({ p, i })).filter(({ p: [a, b] }) => Number.isFinite(a) && Number.isFinite(b) && (!x.log || tx(a) > 0) && (!y.log || ty(b) > 0));
     if (ok.length > 0) {
@@ -131,20 +124,20 @@ function lineChart(title: string, x: Axis, y: Axis & { fmt?: (v: number) => stri
         const cx = sx(tx(a));
         const cy = sy(ty(b));
         parts.push(`<circle cx="${cx.toFixed(1)}" cy="${cy.toFixed(1)}" r="2.5" fill="${s.color}"><title>${esc(`${s.name}: ${s.labels?.[i] ? `${s.labels[i]}: ` : ''}${niceNumber(a)}, ${fmtY(b)}`)}</title></circle>`);
-        if (s.labels?.[i]) parts.push(`<text x="${(cx + 4).toFixed(1)}" y="${(cy - 4).toFixed(1)}" class="pt" fill="${s.color}">${esc(s.labels[i]!)}</text>`);
+        if (s.labels?.[i]) parts.push(`<text x="${(cx + 4).toFixed(1)}" y="${(cy - 4).toFixed(1)}" font-size="10" fill="${s.color}">${esc(s.labels[i]!)}</text>`);
       }
     }
     const ly = m.t + 10 + k * 18;
     parts.push(`<line x1="${m.l + pw + 12}" x2="${m.l + pw + 32}" y1="${ly}" y2="${ly}" stroke="${s.color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="5 4"' : ''}/><text x="${m.l + pw + 36}" y="${ly + 4}">${esc(s.name)}${ok.length ? '' : ' (none)'}</text>`);
   });
-  return `<figure><figcaption>${esc(title)}</figcaption><svg viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img">${parts.join('')}</svg>${note ? `<p class="note">${esc(note)}</p>` : ''}</figure>`;
+  return `<figure><figcaption>${esc(title)}</figcaption><svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" font-family="sans-serif" font-size="11" role="img">${parts.join('')}</svg>${note ? `<p class="note">${esc(note)}</p>` : ''}</figure>`;
 }
 
 /** Percentile axis in "nines": 0, 90, 99, 99.9, 99.99 evenly spaced. */
 const NINES: Axis = {
   label: 'percentile',
   transform: (p: number) => -Math.log10(1 - Math.min(p, 99.99) / 100),
-  ticks: [[0, '0'], [50, '50'], [90, '90'], [99, '99'], [99.9, '99.9'], [99.99, '99.99']],
+  ticks: [[0, '0'], [90, '90'], [99, '99'], [99.9, '99.9'], [99.99, '99.99']],
 };
 
 function distributionCharts(rep: WorkloadsReport): string {
@@ -202,7 +195,7 @@ function floorChart(floor: FloorReport | undefined, rep: WorkloadsReport | undef
   const rowH = 24;
   const l = 300;
   const max = Math.max(...bars.map((b) => b.us)) * 1.15;
-  const pw = W - l - 20;
+  const pw = W - l - 190;
   const fs = floor.fdatasync.latency.p50;
   const parts = bars.map((b, i) => {
     const y = 10 + i * rowH;
@@ -212,7 +205,7 @@ function floorChart(floor: FloorReport | undefined, rep: WorkloadsReport | undef
   const fx = l + (fs / max) * pw;
   const H = 20 + bars.length * rowH;
   parts.push(`<line x1="${fx.toFixed(1)}" x2="${fx.toFixed(1)}" y1="4" y2="${H - 4}" stroke="#444" stroke-dasharray="3 3"/>`);
-  return `<figure><figcaption>the physical floor and durable write latency</figcaption><svg viewBox="0 0 ${W} ${H}" width="${W}" height="${H}">${parts.join('')}</svg><p class="note">${esc(floor.fdatasync.what)}. ${esc(floor.zmqRoundTrip.what)}.</p></figure>`;
+  return `<figure><figcaption>the physical floor and durable write latency</figcaption><svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" font-family="sans-serif" font-size="11">${parts.join('')}</svg><p class="note">${esc(floor.fdatasync.what)}. ${esc(floor.zmqRoundTrip.what)}.</p></figure>`;
 }
 
 function rowsTable(rows: Row[]): string {
@@ -255,6 +248,10 @@ export interface HtmlInput {
   errors: { section: string; figure: string; error: string }[];
 }
 
+export function reportTitle(date: string, mode: string): string {
+  return `Axis benchmarks, ${date}${mode === 'quick' ? ' (quick)' : ''}`;
+}
+
 export function renderHtml(x: HtmlInput): string {
   const m = x.machine;
   const etcd = x.workloads?.etcd;
@@ -281,7 +278,6 @@ h1{font-size:22px}h2{font-size:18px;margin-top:32px;border-bottom:1px solid #ddd
 table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ddd;padding:3px 7px;vertical-align:top}th{background:#f4f4f4;text-align:left}
 td.n{text-align:right;font-variant-numeric:tabular-nums}.ok{color:#080;font-weight:600}.bad{color:#b00;font-weight:600}.none{color:#999}
 small{color:#666}.grid{display:flex;flex-wrap:wrap;gap:12px}figure{margin:0;border:1px solid #eee;padding:6px}figcaption{font-weight:600;margin-bottom:4px}
-svg text{font-size:11px;fill:#333}svg text.axis{font-size:12px}svg text.pt{font-size:10px}rect.plot{fill:#fcfcfc;stroke:#ccc}line.grid{stroke:#e6e6e6}
 .note{color:#555;font-size:12px;max-width:700px}
 </style></head><body>
 <h1>${esc(x.title)}</h1>

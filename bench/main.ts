@@ -33,9 +33,9 @@ import { killChildren } from './children.js';
 import { Embedded, FIGURES, sinkValue, type FigureName } from './embedded.js';
 import { measureFloor, type FloorReport } from './floor.js';
 import { historyRows, historySweep, type HistoryReport } from './history.js';
-import { fmtUs, renderHtml } from './html.js';
+import { renderHtml, reportTitle } from './html.js';
 import { Progress } from './progress.js';
-import { machine, markdownTable, methods, row, terminalTable, today, writeJson, type Row } from './report.js';
+import { formatUs as fmtUs, machine, markdownTable, methods, row, terminalTable, today, writeJson, type Row } from './report.js';
 import { SYSTEM_IDS, SYSTEM_LABELS, type SystemId } from './systems.js';
 import { WORKLOADS, etcdRatioRows, findResult, runWorkloads, workloadMarkdown, workloadTable, type WorkloadsReport } from './workloads.js';
 import { FULL, KEY_BYTES, QUICK, Scratch, VALUE_BYTES, benchmarkVersion, secondsSince, now, type Config } from './util.js';
@@ -480,7 +480,7 @@ async function main(): Promise<number> {
     ...Object.fromEntries(Object.entries(results).map(([k, r]) => [k, r.data])),
   });
   fs.writeFileSync(`${base}.html`, renderHtml({
-    title: `Axis benchmarks, ${today()}${cfg.mode === 'quick' ? ' (quick)' : ''}`,
+    title: reportTitle(today(), cfg.mode),
     date: startedAt.toISOString(),
     machine: m,
     versions: v,

@@ -71,7 +71,7 @@ export class Progress {
   }
 
   private draw(): void {
-    if (!this.tty || this.total === 0) return;
+    if (!this.tty || this.total === 0 || this.done >= this.total) return;
     const width = 30;
     const f = Math.min(1, (this.done + this.part) / this.total);
     const full = Math.round(f * width);

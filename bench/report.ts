@@ -64,6 +64,14 @@ export function formatValue(v: number | undefined, unit: Unit): string {
   }
 }
 
+/** A latency in µs with three significant digits, in µs, ms or s. */
+export function formatUs(us: number | undefined): string {
+  if (us === undefined || !Number.isFinite(us)) return '—';
+  if (us < 1000) return `${+us.toPrecision(3)} µs`;
+  if (us < 1e6) return `${+(us / 1000).toPrecision(3)} ms`;
+  return `${+(us / 1e6).toPrecision(3)} s`;
+}
+
 function cells(r: Row): string[] {
   const target = !r.target ? '—' : r.target.of === 'value' ? `${r.target.cmp} ${formatValue(r.target.value, r.unit)}` : `${r.target.cmp} ${r.target.value.toFixed(2)}`;
   const absolute = r.target?.of === 'value';
@@ -79,7 +87,7 @@ function cells(r: Row): string[] {
   ];
 }
 
-const HEADER = ['#', 'figure', 'Axis', 'lmdb-js (or baseline)', 'ratio', 'target', ''];
+const HEADER = ['#', 'figure', 'Axis', 'baseline (lmdb-js, etcd, ...)', 'ratio', 'target', ''];
 
 export function terminalTable(rows: Row[]): string {
   const table = [HEADER, ...rows.map(cells)];

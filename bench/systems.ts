@@ -88,7 +88,7 @@ class AxisEmbedded implements KvSystem {
   }
 
   describe(): Record<string, unknown> {
-    return { what: 'open(dir) in the bench process', durability: 'sync', dir: this.dir };
+    return { what: "open(dir, {durability: 'sync'}) in the bench process; reads are synchronous, so they complete one at a time whatever the in-flight setting", dir: this.dir };
   }
 
   close(): Promise<void> {
@@ -126,7 +126,7 @@ class LmdbJs implements KvSystem {
   }
 
   describe(): Record<string, unknown> {
-    return { what: 'lmdb-js open() with default options (msgpack values, overlappingSync on Linux); each put awaits db.put() then db.flushed', dir: this.dir };
+    return { what: 'lmdb-js open() with default options (msgpack values, overlappingSync on Linux) in the bench process; each put awaits db.put() then db.flushed (on disk); reads (getBinary, getRange) are synchronous', dir: this.dir };
   }
 
   close(): Promise<void> {

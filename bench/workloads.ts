@@ -7,7 +7,7 @@ import type { HistogramSummary } from './histogram.js';
 import { Histogram } from './histogram.js';
 import { drive, type LoadResult } from './loadgen.js';
 import type { Progress } from './progress.js';
-import { row, type Row } from './report.js';
+import { formatUs as fmtUs, row, type Row } from './report.js';
 import { SYSTEM_IDS, SYSTEM_LABELS, startSystem, type KvSystem, type SystemId } from './systems.js';
 import { findEtcd } from './etcd.js';
 import { VALUE_BYTES, key, rng, sleep, value, type Scratch } from './util.js';
@@ -300,13 +300,6 @@ export async function runWorkloads(
   return report;
 }
 
-function fmtUs(us: number | undefined): string {
-  if (us === undefined || !Number.isFinite(us)) return '—';
-  if (us < 10) return `${us.toFixed(2)} µs`;
-  if (us < 1000) return `${us.toFixed(0)} µs`;
-  return `${(us / 1000).toFixed(us < 10_000 ? 2 : 1)} ms`;
-}
-
 function fmtRate(x: number | undefined): string {
   return x === undefined || !Number.isFinite(x) ? '—' : `${Math.round(x).toLocaleString('en-US')}/s`;
 }
@@ -361,6 +354,7 @@ export function workloadMarkdown(rep: WorkloadsReport): string {
 
 /** The issue's targets for the 3-member cluster, as ratios to etcd measured in the same run. */
 export function etcdRatioRows(rep: WorkloadsReport): Row[] {
+  if (!rep.results.some((r) => r.system === 'axis-3')) return [];
   const pair = (w: string): [WorkloadResult | undefined, WorkloadResult | undefined] => [findResult(rep, w, 'axis-3'), findResult(rep, w, 'etcd-3')];
   const rows: Row[] = [];
   const missing = 'missing' in rep.etcd ? ` (etcd not measured: ${rep.etcd.missing})` : '';
