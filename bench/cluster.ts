@@ -57,11 +57,11 @@ export const TARGETS = {
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const mainJs = path.resolve(here, '..', 'ts', 'cli', 'main.js');
-const CLK_TCK = 100; // Linux USER_HZ (getconf CLK_TCK)
+export const CLK_TCK = 100; // Linux USER_HZ (getconf CLK_TCK)
 
 // ---- /proc: CPU per process and per thread, machine CPU -------------------------------------
 
-interface ThreadCpu {
+export interface ThreadCpu {
   tid: number;
   name: string;
   /** user + system */
@@ -69,7 +69,7 @@ interface ThreadCpu {
   sys: number;
 }
 
-function readThreads(pid: number): ThreadCpu[] {
+export function readThreads(pid: number): ThreadCpu[] {
   const out: ThreadCpu[] = [];
   let tids: string[];
   try {
@@ -94,7 +94,7 @@ function readThreads(pid: number): ThreadCpu[] {
 }
 
 /** Busy and total jiffies of the whole machine (all cores), from /proc/stat. */
-function machineTicks(): { busy: number; total: number } {
+export function machineTicks(): { busy: number; total: number } {
   try {
     const line = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!;
     const v = line.trim().split(/\s+/).slice(1).map(Number);

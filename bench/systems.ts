@@ -49,6 +49,8 @@ export interface KvSystem {
   range(start: Buffer, end: Buffer, limit: number, o?: ReadOptions): number | Promise<number>;
   /** Watches every key under `prefix`; resolves once the watch is being set up. */
   watch(prefix: Buffer, onValue: OnValue): Promise<{ cancel(): void }>;
+  /** The server processes (none for the embedded stores), whose CPU the workloads record. */
+  pids(): number[];
   /** How it was set up, for the JSON file. */
   describe(): Record<string, unknown>;
   close(): Promise<void>;
@@ -85,6 +87,10 @@ class AxisEmbedded implements KvSystem {
 
   async watch(prefix: Buffer, onValue: OnValue): Promise<{ cancel(): void }> {
     return consume(this.store.watch(prefix, { prefix: true }), onValue);
+  }
+
+  pids(): number[] {
+    return [];
   }
 
   describe(): Record<string, unknown> {
@@ -125,6 +131,10 @@ class LmdbJs implements KvSystem {
     return Promise.reject(new Error('lmdb-js has no watches'));
   }
 
+  pids(): number[] {
+    return [];
+  }
+
   describe(): Record<string, unknown> {
     return { what: 'lmdb-js open() with default options (msgpack values, overlappingSync on Linux) in the bench process; each put awaits db.put() then db.flushed (on disk); reads (getBinary, getRange) are synchronous', dir: this.dir };
   }
@@ -162,6 +172,10 @@ class AxisCluster implements KvSystem {
 
   async watch(prefix: Buffer, onValue: OnValue): Promise<{ cancel(): void }> {
     return consume(this.client.watch(prefix, { prefix: true }), onValue);
+  }
+
+  pids(): number[] {
+    return this.cluster.members.map((m) => m.pid);
   }
 
   describe(): Record<string, unknown> {
@@ -217,6 +231,10 @@ class EtcdSystem implements KvSystem {
     const w = await this.reader.watch().prefix(prefix).create();
     w.on('put', (kv) => onValue(kv.value as Buffer));
     return { cancel: () => void w.cancel().catch(() => undefined) };
+  }
+
+  pids(): number[] {
+    return this.etcd.members.map((m) => m.pid);
   }
 
   describe(): Record<string, unknown> {

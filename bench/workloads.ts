@@ -9,6 +9,7 @@ import { drive, type LoadResult } from './loadgen.js';
 import type { Progress } from './progress.js';
 import { formatUs as fmtUs, row, type Row } from './report.js';
 import { SYSTEM_IDS, SYSTEM_LABELS, startSystem, type KvSystem, type SystemId } from './systems.js';
+import { CLK_TCK, machineTicks, readThreads } from './cluster.js';
 import { findEtcd } from './etcd.js';
 import { VALUE_BYTES, key, rng, sleep, value, type Scratch } from './util.js';
 
@@ -152,9 +153,10 @@ class Runner {
     const warm = await drive((i) => op(i + 5_000_000), { inFlight: w.inFlight, maxOps: this.cfg.maxOps, maxSec: this.cfg.warmSec });
     if (warm.ops === 0 && warm.errors > 0) throw new Error(`warm-up failed: ${warm.firstError}`);
     this.misses = 0;
+    const cpu = new CpuMeter(this.s.pids());
     const r = await drive(op, { inFlight: w.inFlight, maxOps: this.cfg.maxOps, maxSec: this.cfg.seconds, onProgress: (f) => this.progress.update(f) });
     if (r.ops === 0) throw new Error(`no request succeeded: ${r.firstError}`);
-    return { ...base, ...summarizeLoad(r), notes: { misses: this.misses, ...(r.firstError ? { firstError: r.firstError } : {}) } };
+    return { ...base, ...summarizeLoad(r), notes: { misses: this.misses, cpu: cpu.stop(r.ops), ...(r.firstError ? { firstError: r.firstError } : {}) } };
   }
 
   /**
@@ -194,6 +196,7 @@ class Runner {
         await s.put(key('W', 9_000_000 + i), sentinel);
         await sleep(50);
       }
+      const cpu = new CpuMeter(s.pids());
       const putHist = new Histogram();
       const v = Buffer.from(this.val);
       const t0 = process.hrtime.bigint();
@@ -227,12 +230,43 @@ class Runner {
           putsPerSec: puts / writeSec,
           undelivered: expected - delivered,
           writerPutLatencyUs: putHist.summary(),
+          cpu: cpu.stop(delivered),
           measured: 'per event: from the start of the put that made it to its delivery to the watcher, in this process',
         },
       };
     } finally {
       for (const w of watches) w.cancel();
     }
+  }
+}
+
+/** CPU over a timed run: the servers', this process's (the client or the embedded store), and everybody else's. */
+class CpuMeter {
+  private readonly machine = machineTicks();
+  private readonly self = process.cpuUsage();
+  private readonly servers: number;
+
+  constructor(private readonly pids: number[]) {
+    this.servers = this.serverTicks();
+  }
+
+  private serverTicks(): number {
+    return this.pids.reduce((n, pid) => n + readThreads(pid).reduce((m, t) => m + t.ticks, 0), 0);
+  }
+
+  stop(ops: number): { serverSec: number; benchSec: number; otherSec: number; machineBusy: number; cpuUsPerOp: number } {
+    const m = machineTicks();
+    const u = process.cpuUsage(this.self);
+    const serverSec = (this.serverTicks() - this.servers) / CLK_TCK;
+    const benchSec = (u.user + u.system) / 1e6;
+    const busySec = (m.busy - this.machine.busy) / CLK_TCK;
+    return {
+      serverSec,
+      benchSec,
+      otherSec: Math.max(0, busySec - serverSec - benchSec),
+      machineBusy: (m.busy - this.machine.busy) / (m.total - this.machine.total),
+      cpuUsPerOp: ops > 0 ? ((serverSec + benchSec) * 1e6) / ops : NaN,
+    };
   }
 }
 
@@ -310,7 +344,9 @@ function describeResult(w: Workload, r: WorkloadResult): string {
   const l = r.latency!;
   const extra = r.errors ? `, ${r.errors} errors` : '';
   const miss = (r.notes?.misses as number | undefined) ? `, ${String(r.notes!.misses)} MISSES` : '';
-  return `${w.id}: ${fmtRate(r.throughput)}  p50 ${fmtUs(l.p50)}  p90 ${fmtUs(l.p90)}  p99 ${fmtUs(l.p99)}  p99.9 ${fmtUs(l.p999)}  max ${fmtUs(l.max)}${extra}${miss}`;
+  const cpu = r.notes?.cpu as ReturnType<CpuMeter['stop']> | undefined;
+  const load = cpu ? `  [${cpu.cpuUsPerOp.toFixed(0)} CPU-µs/op; machine ${(cpu.machineBusy * 100).toFixed(0)}% busy, others ${(cpu.otherSec / r.seconds! * 100).toFixed(0)}% of a core]` : '';
+  return `${w.id}: ${fmtRate(r.throughput)}  p50 ${fmtUs(l.p50)}  p90 ${fmtUs(l.p90)}  p99 ${fmtUs(l.p99)}  p99.9 ${fmtUs(l.p999)}  max ${fmtUs(l.max)}${extra}${miss}${load}`;
 }
 
 export function findResult(rep: WorkloadsReport, workload: string, system: SystemId): WorkloadResult | undefined {
