@@ -373,8 +373,8 @@ function floorRows(state: RunState): Row[] {
   if (!f) return [];
   const fs = f.fdatasync.latency;
   const rows: Row[] = [
-    row({ id: 'F1', figure: 'floor', unit: 'µs', title: 'floor: one fdatasync, p50', axis: fs.p50, method: `${f.fdatasync.what}; p90 ${fmtUs(fs.p90)}, p99 ${fmtUs(fs.p99)}, max ${fmtUs(fs.max)}` }),
-    row({ id: 'F2', figure: 'floor', unit: 'µs', title: 'floor: ZeroMQ loopback round trip, p50', axis: f.zmqRoundTrip.latency.p50, method: `${f.zmqRoundTrip.what}; p99 ${fmtUs(f.zmqRoundTrip.latency.p99)}` }),
+    row({ id: 'F1', figure: 'floor', unit: 'ms', title: 'floor: one fdatasync, p50', axis: fs.p50 / 1000, method: `${f.fdatasync.what}; p90 ${fmtUs(fs.p90)}, p99 ${fmtUs(fs.p99)}, max ${fmtUs(fs.max)}` }),
+    row({ id: 'F2', figure: 'floor', unit: 'ms', title: 'floor: ZeroMQ loopback round trip, p50', axis: f.zmqRoundTrip.latency.p50 / 1000, method: `${f.zmqRoundTrip.what}; p99 ${fmtUs(f.zmqRoundTrip.latency.p99)}` }),
   ];
   const w = state.workloads;
   const systems: [SystemId, string][] = [['axis-embedded', 'F3'], ['axis-1', 'F4'], ['axis-3', 'F5'], ['etcd-3', 'F6']];
@@ -382,8 +382,8 @@ function floorRows(state: RunState): Row[] {
     const r = w && findResult(w, 'put-1', id);
     if (!r?.latency) continue;
     rows.push(row({
-      id: n, figure: 'floor', unit: 'µs', title: `  ${SYSTEM_LABELS[id]}: sequential durable put p50 vs one fdatasync`,
-      axis: r.latency.p50, baseline: fs.p50, baselineLabel: 'one fdatasync, p50',
+      id: n, figure: 'floor', unit: 'ms', title: `  ${SYSTEM_LABELS[id]}: sequential durable put p50 vs one fdatasync`,
+      axis: r.latency.p50 / 1000, baseline: fs.p50 / 1000, baselineLabel: 'one fdatasync, p50',
       method: `workload put-1 (one put at a time) p50 over the fdatasync p50 measured in the same run: ${(r.latency.p50 / fs.p50).toFixed(1)} fdatasyncs' time`,
     }));
   }
