@@ -110,7 +110,7 @@ function parseArgs(argv: string[]): Args {
   if (only !== undefined) {
     if ((SECTIONS as readonly string[]).includes(only)) {
       sections = [only as Section];
-    } else if (WORKLOADS.some((w) => w.id === only)) {
+    } else if (WORKLOADS.some((w) => w.id === only) && !(ALL_FIGURES as readonly string[]).includes(only)) {
       workload = only;
       sections = ['workloads'];
     } else {

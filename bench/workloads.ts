@@ -29,7 +29,7 @@ export const WORKLOADS: readonly Workload[] = [
   ...IN_FLIGHT.map((n): Workload => ({ id: `get-${n}`, kind: 'get', inFlight: n, title: `linearizable gets, ${n} in flight` })),
   ...IN_FLIGHT.map((n): Workload => ({ id: `sget-${n}`, kind: 'sget', inFlight: n, title: `serializable gets, ${n} in flight` })),
   { id: 'range-100', kind: 'range', inFlight: 16, title: 'ranges of 100 keys, 16 in flight' },
-  { id: 'get-old', kind: 'old', inFlight: 64, title: 'gets at old revisions, 64 in flight' },
+  { id: 'get-at-rev', kind: 'old', inFlight: 64, title: 'gets at old revisions, 64 in flight' },
   { id: 'mixed', kind: 'mixed', inFlight: 64, title: '90% gets / 10% puts, 64 in flight' },
   { id: 'watch', kind: 'watch', inFlight: 1, title: 'watch fan-out: 1 writer, 100 watchers (delivery latency)' },
 ];
@@ -410,7 +410,7 @@ export function etcdRatioRows(rep: WorkloadsReport): Row[] {
   const info: [string, string, 'throughput' | 'p50'][] = [
     ['sget-64', 'serializable get throughput, 64 in flight', 'throughput'],
     ['range-100', 'range (100 keys) throughput, 16 in flight', 'throughput'],
-    ['get-old', 'old-revision get throughput, 64 in flight', 'throughput'],
+    ['get-at-rev', 'old-revision get throughput, 64 in flight', 'throughput'],
     ['mixed', '90/10 mixed throughput, 64 in flight', 'throughput'],
     ['watch', 'watch event delivery p50 (100 watchers)', 'p50'],
   ];
