@@ -37,7 +37,7 @@ import { renderHtml, reportTitle } from './html.js';
 import { Progress } from './progress.js';
 import { formatUs as fmtUs, machine, markdownTable, methods, row, terminalTable, today, writeJson, type Row } from './report.js';
 import { SYSTEM_IDS, SYSTEM_LABELS, type SystemId } from './systems.js';
-import { WORKLOADS, etcdRatioRows, findResult, runWorkloads, workloadMarkdown, workloadTable, type WorkloadsReport } from './workloads.js';
+import { WORKLOADS, etcdRatioRows, findResult, runWorkloads, workloadMarkdown, workloadSteps, workloadTable, type WorkloadsReport } from './workloads.js';
 import { FULL, KEY_BYTES, QUICK, Scratch, VALUE_BYTES, benchmarkVersion, secondsSince, now, type Config } from './util.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -168,7 +168,6 @@ async function runFigures<F extends string>(
 ): Promise<{ rows: Row[]; errors: { figure: string; error: string }[] }> {
   const rows: Row[] = [];
   const errors: { figure: string; error: string }[] = [];
-  progress.plan(figures.length);
   for (const f of figures) {
     const tf = now();
     progress.step(`${section}: ${number(f)}. ${f}`);
@@ -230,8 +229,27 @@ interface RunState {
   history?: HistoryReport;
 }
 
+function embeddedFigures(args: Args): readonly FigureName[] {
+  return args.figure ? [args.figure as FigureName] : FIGURES;
+}
+
+function clusterFigures(args: Args): readonly ClusterFigure[] {
+  return args.figure ? [args.figure as ClusterFigure] : CLUSTER_FIGURES;
+}
+
+/** Progress steps of a section, so the bar measures the whole run from the start. */
+function steps(s: Section, args: Args, cfg: Config): number {
+  switch (s) {
+    case 'embedded': return embeddedFigures(args).length;
+    case 'cluster': return clusterFigures(args).length;
+    case 'floor': return 1;
+    case 'workloads': return workloadSteps({ systems: args.systems, workloads: args.workload ? [args.workload] : undefined });
+    case 'history': return cfg.history.revisions.length;
+  }
+}
+
 async function embeddedSection(args: Args, cfg: Config, scratch: Scratch, progress: Progress): Promise<SectionResult> {
-  const figures: readonly FigureName[] = args.figure ? [args.figure as FigureName] : FIGURES;
+  const figures = embeddedFigures(args);
   const startedAt = new Date();
   const t0 = now();
   console.log(`axis-kv embedded bench (${cfg.mode}${args.figure ? `, only ${args.figure}` : ''})`);
@@ -266,7 +284,7 @@ async function embeddedSection(args: Args, cfg: Config, scratch: Scratch, progre
 }
 
 async function clusterSection(args: Args, cfg: Config, scratch: Scratch, progress: Progress): Promise<SectionResult> {
-  const figures: readonly ClusterFigure[] = args.figure ? [args.figure as ClusterFigure] : CLUSTER_FIGURES;
+  const figures = clusterFigures(args);
   const startedAt = new Date();
   const t0 = now();
   const profileDir = args.profile ? profileDirectory() : undefined;
@@ -318,7 +336,6 @@ async function clusterSection(args: Args, cfg: Config, scratch: Scratch, progres
 
 async function floorSection(cfg: Config, scratch: Scratch, progress: Progress, state: RunState): Promise<SectionResult> {
   console.log('the physical floor: fdatasync on the data directory\'s disk, ZeroMQ round trip on loopback');
-  progress.plan(1);
   progress.step('floor: fdatasync, ZeroMQ round trip');
   try {
     const f = await measureFloor(cfg.floor, scratch);
@@ -353,7 +370,6 @@ async function workloadsSection(args: Args, cfg: Config, scratch: Scratch, progr
 async function historySection(cfg: Config, scratch: Scratch, progress: Progress, state: RunState): Promise<SectionResult> {
   const h = cfg.history;
   console.log(`stored history: point reads in one embedded store at ${h.revisions.map((r) => r.toLocaleString('en-US')).join(', ')} revisions`);
-  progress.plan(h.revisions.length);
   try {
     const rep = await historySweep(h, scratch, progress, (line) => console.log(line));
     state.history = rep;
@@ -427,6 +443,7 @@ async function main(): Promise<number> {
   const t0 = now();
   console.log(`machine: ${m.cpu}, ${m.cores} cores, ${m.totalMemoryGB} GiB, node ${m.node}, ${m.platform} ${m.release}`);
   const state: RunState = {};
+  progress.plan(args.sections.reduce((n, s) => n + steps(s, args, cfg), 0));
   const results: Partial<Record<Section, SectionResult>> = {};
   try {
     for (const s of args.sections) {

@@ -282,18 +282,33 @@ function summarizeLoad(r: LoadResult): Omit<WorkloadResult, 'workload' | 'system
   };
 }
 
+type Only = { systems?: readonly SystemId[]; workloads?: readonly string[] };
+
+/** The systems (etcd only when its binary is there) and workloads a run covers. */
+function selection(only?: Only): { systems: SystemId[]; workloads: Workload[] } {
+  const etcd = findEtcd();
+  return {
+    systems: (only?.systems ?? SYSTEM_IDS).filter((id) => id !== 'etcd-3' || !('missing' in etcd)),
+    workloads: WORKLOADS.filter((w) => !only?.workloads || only.workloads.includes(w.id)),
+  };
+}
+
+/** Progress steps of a run: per system, its start and preload, then each workload. */
+export function workloadSteps(only?: Only): number {
+  const { systems, workloads } = selection(only);
+  return systems.length * (workloads.length + 1);
+}
+
 /** Runs every workload on every system (one system at a time); never throws for one system's failure. */
 export async function runWorkloads(
   cfg: WorkloadConfig,
   scratch: Scratch,
   log: (line: string) => void,
   progress: Progress,
-  only?: { systems?: readonly SystemId[]; workloads?: readonly string[] },
+  only?: Only,
 ): Promise<WorkloadsReport> {
   const etcd = findEtcd();
-  const systems = (only?.systems ?? SYSTEM_IDS).filter((id) => id !== 'etcd-3' || !('missing' in etcd));
-  const workloads = WORKLOADS.filter((w) => !only?.workloads || only.workloads.includes(w.id));
-  progress.plan(systems.length * (workloads.length + 1));
+  const { systems, workloads } = selection(only);
   const report: WorkloadsReport = { systems: [], results: [], etcd: 'missing' in etcd ? { missing: etcd.missing } : { version: etcd.version } };
   if ('missing' in etcd) {
     log(`  etcd: not measured (${etcd.missing})`);
@@ -327,6 +342,7 @@ export async function runWorkloads(
       const msg = err instanceof Error ? (err.stack ?? err.message) : String(err);
       log(`  ${label} FAILED: ${msg}`);
       report.systems.push({ id, label, error: msg });
+      for (let i = 0; i <= workloads.length; i++) progress.finish(); // it failed before its first workload
     } finally {
       await s?.close().catch((err: unknown) => log(`  ${label} close: ${String(err)}`));
     }
