@@ -85,11 +85,11 @@ Status Apply::request(Reader& in, Writer& out) {
     return Status::Ok();
   }
   if (kind == 5) return entry(in, out);
-  if (kind >= 6 && kind <= 9) return leaseRequest(kind, in, out);
+  if (kind >= 6 && kind <= 10) return leaseRequest(kind, in, out);
   return malformed();
 }
 
-bool isStateMachineRequest(uint8_t kind) { return kind == 1 || kind == 2 || (kind >= 6 && kind <= 9); }
+bool isStateMachineRequest(uint8_t kind) { return kind == 1 || kind == 2 || (kind >= 6 && kind <= 10); }
 
 Status Apply::leaseRequest(uint8_t kind, Reader& in, Writer& out) {
   if (kind == 6) {
@@ -107,9 +107,19 @@ Status Apply::leaseRequest(uint8_t kind, Reader& in, Writer& out) {
     out.u64(state_.rev);
     return Status::Ok();
   }
-  if (kind == 7) {
+  if (kind == 7 || kind == 10) {
     uint64_t id = in.u64();
+    uint64_t renewals = kind == 10 ? in.u64() : 0;
     if (!in.ok) return malformed();
+    if (kind == 10) {
+      LeaseInfo info;
+      bool found;
+      AXIS_TRY(readLease(txn_, dbs_, id, info, found));
+      if (!found) return leaseNotFound(id);
+      if (info.renewals != renewals) {
+        return Status::Error("AXIS_LEASE_RENEWED", "lease " + std::to_string(id) + " was renewed after it was found expired");
+      }
+    }
     uint64_t deleted = 0;
     AXIS_TRY(leaseRevoke(id, deleted));
     out.u8(0);
@@ -142,13 +152,13 @@ Status Apply::leaseRequest(uint8_t kind, Reader& in, Writer& out) {
   bool found;
   AXIS_TRY(readLease(txn_, dbs_, id, info, found));
   if (!found) return leaseNotFound(id);
-  if (info.remainingMs != 0) {
-    info.remainingMs = 0;
-    AXIS_TRY(writeLease(txn_, dbs_, id, info));
-  }
+  info.remainingMs = 0;
+  info.renewals++;
+  AXIS_TRY(writeLease(txn_, dbs_, id, info));
   out.u8(0);
   out.u64(state_.rev);
   out.u64(info.ttl);
+  out.u64(info.renewals);
   return Status::Ok();
 }
 

@@ -5,7 +5,8 @@
 //        | 3 RAFT_APPEND | 4 RAFT_COMPACT (see raftlog.h; result u8 0 | u64 0, no new revision)
 //        | 5 APPLY applyBody (a committed Raft entry, see below and statemachine.h)
 //        | 6 LEASE_GRANT u64 id, u64 ttlSeconds | 7 LEASE_REVOKE u64 id
-//        | 8 LEASE_CHECKPOINT u32 n, (u64 id, u64 remainingMs)* | 9 LEASE_RENEW u64 id   (see lease.h)
+//        | 8 LEASE_CHECKPOINT u32 n, (u64 id, u64 remainingMs)* | 9 LEASE_RENEW u64 id
+//        | 10 LEASE_EXPIRE u64 id, u64 renewals   (see lease.h)
 // txnBody:  u32 n compare* | u32 n op* (success) | u32 n op* (failure)
 // compare:  u8 target | u8 result | range | (bytes value | u64 number)
 // op:       1 PUT bytes key, bytes value, u64 lease, u8 flags(prevKv 1, ignoreValue 2, ignoreLease 4)
@@ -25,13 +26,18 @@
 //   LEASE_CHECKPOINT: stores each lease's remaining TTL (ms); ids with no lease are skipped.
 //                     Result u8 0 | u64 revision.
 //   LEASE_RENEW:      clears the lease's checkpoint (a keepalive: full TTL from now on every replica
-//                     that loads it). Missing: AXIS_LEASE_NOT_FOUND. Result u8 0 | u64 revision | u64 ttl.
+//                     that loads it) and counts a renewal. Missing: AXIS_LEASE_NOT_FOUND.
+//                     Result u8 0 | u64 revision | u64 ttl | u64 renewals.
+//   LEASE_EXPIRE:     a lessor's revoke of a lease it found past its deadline: a LEASE_REVOKE if the
+//                     lease has had exactly `renewals` keepalives, else AXIS_LEASE_RENEWED and nothing
+//                     changes (a keepalive applied after the lessor decided wins the race). Missing:
+//                     AXIS_LEASE_NOT_FOUND. Result as LEASE_REVOKE.
 // A PUT with lease ≠ 0 needs the lease to exist (AXIS_LEASE_NOT_FOUND otherwise; the request
 // changes nothing); ignoreLease keeps the key's lease unchecked.
 //
 // applyBody: u64 index | u64 term | u8 flags (1 conf, 2 request) | [bytes confState]
 //            | [u64 client, u64 seq, u64 floor, u64 horizon, bytes inner]
-//   inner:   a kind 1 TXN, 2 COMPACT or 6-9 lease request (u8 kind | body), as above.
+//   inner:   a kind 1 TXN, 2 COMPACT or 6-10 lease request (u8 kind | body), as above.
 //   Applies the entry in one transaction with its mark: meta "applied" = index | term, and (flag 1)
 //   meta "conf" = confState. `index` must be the applied index + 1 (any index ≥ 1 on a store that
 //   never applied an entry). Flag 2: if (client, seq) has a dedup record, its stored result is the
@@ -83,7 +89,7 @@ class Apply {
   Status put(Reader& in, Writer& out, bool exec);
   Status del(Reader& in, Writer& out, bool exec);
   Status range(Reader& in, Writer& out, bool exec);
-  Status leaseRequest(uint8_t kind, Reader& in, Writer& out);  // kinds 6-9
+  Status leaseRequest(uint8_t kind, Reader& in, Writer& out);  // kinds 6-10
   Status leaseRevoke(uint64_t id, uint64_t& deleted);
   Status compare(Reader& in, bool exec, bool& holds);
   Status writeVersion(const uint8_t* key, size_t keyLen, const uint8_t* header, const uint8_t* value, size_t valueLen,

@@ -5,6 +5,15 @@ namespace axis {
 namespace {
 Status corruptLease() { return Status::Error("AXIS_STORAGE", "corrupt lease entry"); }
 
+Status decodeLease(const MDB_val& v, LeaseInfo& out) {
+  if (v.mv_size != 16 && v.mv_size != 24) return corruptLease();
+  const uint8_t* p = static_cast<const uint8_t*>(v.mv_data);
+  out.ttl = getLE64(p);
+  out.remainingMs = getLE64(p + 8);
+  out.renewals = v.mv_size == 24 ? getLE64(p + 16) : 0;
+  return Status::Ok();
+}
+
 void attachKeyBytes(std::string& out, uint64_t id, const uint8_t* key, size_t len) {
   out.resize(8 + len);
   putBE64(reinterpret_cast<uint8_t*>(&out[0]), id);
@@ -24,16 +33,13 @@ Status readLease(MDB_txn* txn, const Dbs& dbs, uint64_t id, LeaseInfo& out, bool
   found = rc == MDB_SUCCESS;
   if (rc == MDB_NOTFOUND) return Status::Ok();
   AXIS_MDB(rc, "read lease");
-  if (v.mv_size != 16) return corruptLease();
-  out.ttl = getLE64(static_cast<const uint8_t*>(v.mv_data));
-  out.remainingMs = getLE64(static_cast<const uint8_t*>(v.mv_data) + 8);
-  return Status::Ok();
+  return decodeLease(v, out);
 }
 
 Status writeLease(MDB_txn* txn, const Dbs& dbs, uint64_t id, const LeaseInfo& info) {
   uint8_t kb[8];
   putBE64(kb, id);
-  uint64_t val[2] = {info.ttl, info.remainingMs};
+  uint64_t val[3] = {info.ttl, info.remainingMs, info.renewals};
   MDB_val k{8, kb}, v{sizeof val, val};
   AXIS_MDB(mdb_put(txn, dbs.leases, &k, &v, 0), "write lease");
   return Status::Ok();
@@ -91,12 +97,14 @@ Status listLeases(MDB_txn* txn, const Dbs& dbs, Writer& out) {
   int rc;
   Status s;
   while ((rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) == MDB_SUCCESS) {
-    if (k.mv_size != 8 || v.mv_size != 16) {
-      s = corruptLease();
-      break;
-    }
+    LeaseInfo info;
+    if (k.mv_size != 8) s = corruptLease();
+    if (s.ok()) s = decodeLease(v, info);
+    if (!s.ok()) break;
     out.u64(getBE64(static_cast<const uint8_t*>(k.mv_data)));
-    out.raw(v.mv_data, 16);
+    out.u64(info.ttl);
+    out.u64(info.remainingMs);
+    out.u64(info.renewals);
     n++;
   }
   if (s.ok() && rc != MDB_NOTFOUND) s = Status::Lmdb(rc, "list leases");
@@ -116,6 +124,7 @@ Status describeLease(MDB_txn* txn, const Dbs& dbs, uint64_t id, uint64_t keyLimi
   if (keyLimit == 0) keys.clear();
   out.u64(info.ttl);
   out.u64(info.remainingMs);
+  out.u64(info.renewals);
   out.u64(count);
   out.u32(static_cast<uint32_t>(keys.size()));
   for (const std::string& k : keys) out.bytes(k.data(), k.size());

@@ -1,15 +1,21 @@
 // Leases in the replicated state machine (etcd's lessor, minus its clock: time lives in JS, which
 // decides when a lease expires and proposes its revoke; here everything is a deterministic write).
 //
-//   leases:    be64(id) → u64 ttlSeconds | u64 remainingMs   remainingMs: the last checkpointed
+//   leases:    be64(id) → u64 ttlSeconds | u64 remainingMs | u64 renewals
+//                                                          remainingMs: the last checkpointed
 //                                                          remaining TTL, 0 = none (full TTL from the
-//                                                          time the lease is loaded or renewed)
+//                                                          time the lease is loaded or renewed);
+//                                                          renewals: keepalives applied so far, so an
+//                                                          expiry decided before one is refused
+//                                                          (LEASE_EXPIRE). A 16-byte record (written
+//                                                          before renewals were kept) reads as 0.
 //   leasekeys: be64(id) ‖ userKey → (empty)                 the keys attached to the lease, found with
 //                                                          one cursor range
 //
 // A key is attached to the lease of its live version: a put with lease L attaches it to L (the lease
 // must exist) and detaches it from its previous lease; a deletion (single, range, revoke) detaches it.
-// The request kinds (LEASE_GRANT, LEASE_REVOKE, LEASE_CHECKPOINT, LEASE_RENEW) are in apply.h.
+// The request kinds (LEASE_GRANT, LEASE_REVOKE, LEASE_CHECKPOINT, LEASE_RENEW, LEASE_EXPIRE) are in
+// apply.h.
 #pragma once
 #include <vector>
 
@@ -18,7 +24,7 @@
 namespace axis {
 
 struct LeaseInfo {
-  uint64_t ttl = 0, remainingMs = 0;
+  uint64_t ttl = 0, remainingMs = 0, renewals = 0;
 };
 
 Status leaseNotFound(uint64_t id);
@@ -35,9 +41,9 @@ Status leaseKeys(MDB_txn* txn, const Dbs& dbs, uint64_t id, uint64_t limit, std:
                  uint64_t& count);
 
 // Reads on a view.
-// leases() → u32 n | (u64 id | u64 ttlSeconds | u64 remainingMs)*   in id order
+// leases() → u32 n | (u64 id | u64 ttlSeconds | u64 remainingMs | u64 renewals)*   in id order
 Status listLeases(MDB_txn* txn, const Dbs& dbs, Writer& out);
-// lease(id, keyLimit) → u64 ttlSeconds | u64 remainingMs | u64 keyCount | u32 n | (bytes key)*
+// lease(id, keyLimit) → u64 ttlSeconds | u64 remainingMs | u64 renewals | u64 keyCount | u32 n | (bytes key)*
 // found=false (and nothing written) when there is no lease `id`. keyLimit 0: no keys; UINT64_MAX: all.
 Status describeLease(MDB_txn* txn, const Dbs& dbs, uint64_t id, uint64_t keyLimit, Writer& out, bool& found);
 

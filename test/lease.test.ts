@@ -331,21 +331,28 @@ test('lease write requests through encodeWrite and apply: the same results, dedu
       assert.deepEqual(await applyOne({ leaseCheckpoint: { leases: [{ id: 10, remainingMs: 12_345 }, { id: 999, remainingMs: 1 }] } }), { revision: 3 });
       // The checkpoint is stored (a lessor-less store reports it).
       assert.equal(s.leaseTimeToLive(10).remaining, 12);
-      assert.deepEqual(await applyOne({ leaseRenew: { id: 10 } }), { revision: 3, ttl: 60 });
+      assert.deepEqual(await applyOne({ leaseRenew: { id: 10 } }), { revision: 3, ttl: 60, renewals: 1 });
       assert.equal(s.leaseTimeToLive(10).remaining, 60);
+      // An expiry decided before that keepalive loses to it and changes nothing; one that counted it revokes.
+      await assert.rejects(applyOne({ leaseExpire: { id: 10, renewals: 0 } }), (e: unknown) => isAxisError(e, ErrorCode.LEASE_RENEWED));
+      assert.equal(s.get('a')?.value.toString(), '1');
+      assert.deepEqual(await applyOne({ leaseRenew: { id: 10 } }), { revision: 3, ttl: 60, renewals: 2 });
+      assert.deepEqual(s.storedLeases(), [{ id: 10, ttl: 60, remainingMs: 0, renewals: 2 }]);
+      await assert.rejects(applyOne({ leaseExpire: { id: 11, renewals: 0 } }), (e: unknown) => isAxisError(e, ErrorCode.LEASE_NOT_FOUND));
       await assert.rejects(applyOne({ leaseRenew: { id: 11 } }), (e: unknown) => isAxisError(e, ErrorCode.LEASE_NOT_FOUND));
-      assert.deepEqual(await applyOne({ leaseRevoke: { id: 10 } }), { revision: 4, deleted: 2 });
+      assert.deepEqual(await applyOne({ leaseExpire: { id: 10, renewals: 2 } }), { revision: 4, deleted: 2 });
       const revokeSeq = seq;
       assert.equal(s.get('a'), undefined);
       // A retried revoke is answered from its record: same result, nothing applied again.
-      assert.deepEqual(await applyOne({ leaseRevoke: { id: 10 } }, 1, revokeSeq), { revision: 4, deleted: 2 });
+      assert.deepEqual(await applyOne({ leaseExpire: { id: 10, renewals: 2 } }, 1, revokeSeq), { revision: 4, deleted: 2 });
       assert.equal(s.revision(), 4);
       await assert.rejects(applyOne({ leaseRevoke: { id: 10 } }), (e: unknown) => isAxisError(e, ErrorCode.LEASE_NOT_FOUND));
       // Every entry was applied, failures included.
       assert.equal(s.applied().index, index);
       // Validation as the Store's.
       for (const bad of [{ leaseGrant: { id: 0, ttl: 1 } }, { leaseGrant: { id: 1, ttl: 0 } }, { leaseRevoke: { id: -1 } },
-        { leaseCheckpoint: { leases: [{ id: 1, remainingMs: -1 }] } }, { leaseCheckpoint: { leases: 'x' } }, { leaseRenew: {} }]) {
+        { leaseCheckpoint: { leases: [{ id: 1, remainingMs: -1 }] } }, { leaseCheckpoint: { leases: 'x' } }, { leaseRenew: {} },
+        { leaseExpire: { id: 1 } }, { leaseExpire: { id: 1, renewals: -1 } }]) {
         assert.throws(() => encodeWrite(bad as WriteRequest), (e: unknown) => isAxisError(e, ErrorCode.INVALID_ARGUMENT));
       }
     },

@@ -27,6 +27,15 @@ export interface SimOptions {
   lazyPersist?: number;
   /** Propose random membership changes now and then. */
   membershipChanges?: boolean;
+  /** Another state machine beside the key-value one: told of every applied entry, and carried in snapshots. */
+  machine?: StateMachine;
+}
+
+/** A state machine a test adds (its state is durable with the node's applied entries). */
+export interface StateMachine {
+  apply(node: NodeId, e: Entry): void;
+  save(node: NodeId): unknown;
+  restore(node: NodeId, state: unknown): void;
 }
 
 interface Node {
@@ -82,10 +91,13 @@ export class Simulation {
     return this.opts.membershipChanges;
   }
   stepsRun = 0;
-  readonly opts: Required<SimOptions>;
+  readonly opts: Required<Omit<SimOptions, 'machine'>>;
+  private readonly machine: StateMachine | undefined;
 
   constructor(opts: SimOptions) {
-    this.opts = { drop: 0, duplicate: 0, preVote: true, checkQuorum: true, electionTick: 10, lazyPersist: 0.3, membershipChanges: false, ...opts };
+    const { machine, ...rest } = opts;
+    this.machine = machine;
+    this.opts = { drop: 0, duplicate: 0, preVote: true, checkQuorum: true, electionTick: 10, lazyPersist: 0.3, membershipChanges: false, ...rest };
     this.rng = mulberry32(opts.seed);
     for (let i = 1; i <= opts.nodes; i++) {
       const storage = new MemoryStorage();
@@ -379,15 +391,16 @@ export class Simulation {
   }
 
   private stateData(n: Node): Uint8Array {
-    const state = { applied: n.applied.map((e) => ({ ...e, data: Buffer.from(e.data).toString('base64') })), kv: [...n.kv] };
+    const state = { applied: n.applied.map((e) => ({ ...e, data: Buffer.from(e.data).toString('base64') })), kv: [...n.kv], machine: this.machine?.save(n.id) };
     return Buffer.from(JSON.stringify(state));
   }
 
   /** A node installs a snapshot as its state; what it says was applied must agree with everyone. */
   private installState(n: Node, data: Uint8Array): void {
-    const state = JSON.parse(Buffer.from(data).toString()) as { applied: (Omit<Entry, 'data'> & { data: string })[]; kv: [string, string][] };
+    const state = JSON.parse(Buffer.from(data).toString()) as { applied: (Omit<Entry, 'data'> & { data: string })[]; kv: [string, string][]; machine: unknown };
     n.applied = state.applied.map((e) => ({ ...e, data: Buffer.from(e.data, 'base64') }));
     n.kv = new Map(state.kv);
+    this.machine?.restore(n.id, state.machine);
     for (const e of n.applied) {
       const seen = this.appliedLog[e.index];
       if (seen === undefined) this.appliedLog[e.index] = e;
@@ -425,6 +438,7 @@ export class Simulation {
     if (e.index !== expected) this.fail(`node ${n.id} applied index ${e.index}, expected ${expected}`);
     n.applied.push(e);
     this.applyCommand(n, e);
+    this.machine?.apply(n.id, e);
     // State machine safety: no two nodes apply different entries at one index.
     const seen = this.appliedLog[e.index];
     if (seen === undefined) this.appliedLog[e.index] = e;

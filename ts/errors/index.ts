@@ -24,6 +24,8 @@ export const ErrorCode = {
   LEASE_NOT_FOUND: 'AXIS_LEASE_NOT_FOUND',
   /** A grant named an id that is taken. */
   LEASE_EXISTS: 'AXIS_LEASE_EXISTS',
+  /** A lessor's expiry lost the race to a keepalive applied after it decided (nothing changed). */
+  LEASE_RENEWED: 'AXIS_LEASE_RENEWED',
   /** A grant's TTL is below the server's minimum. */
   LEASE_TTL_TOO_SMALL: 'AXIS_LEASE_TTL_TOO_SMALL',
   // Consensus: why a proposal, read or membership change was refused.

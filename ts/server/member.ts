@@ -8,6 +8,7 @@
  * answers a retry with the first answer. So a proposal that may have been lost (a dropped forward,
  * a leader change) is simply proposed again until it is applied or its deadline passes.
  */
+import { performance } from 'node:perf_hooks';
 import { AxisError, ErrorCode, isAxisError } from '../errors/index.js';
 import { Raft } from '../raft/raft.js';
 import { DurableStorage, decodeConfState, encodeConfState } from '../raft/durable-storage.js';
@@ -26,6 +27,8 @@ interface Proposal {
   data: Buffer;
   deadline: number;
   proposedAt: number;
+  /** Proposed by this member's lessor as leader of this term: never proposed again under another (a late checkpoint or expiry would override the next leader's clock). */
+  leaderTerm?: number;
   resolve(result: Buffer): void;
   reject(err: Error): void;
   promise: Promise<Buffer>;
@@ -88,8 +91,8 @@ export class Member {
   /** The last hard state handed to storage (term and vote must be durable before votes go out). */
   private durableHs = { term: 0, vote: 0, commit: 0 };
   private failure: Error | undefined;
-  /** The lessor, while this member leads: lease deadlines live in the leader's clock alone. */
-  private lessor: Lessor | undefined;
+  /** Every member counts lease deadlines down on its own clock; only the leader's decides expiry. */
+  private readonly lessor: Lessor;
   /** Lease timings: etcd's, with the configured checkpoint interval. */
   private get leaseOptions() {
     return { ...LESSOR_DEFAULTS, checkpointIntervalMs: this.config.leaseCheckpointIntervalMs };
@@ -104,6 +107,7 @@ export class Member {
     this.clusterId = clusterIdOf(config.initialCluster);
     this.info = members(config);
     this.localClient = Math.floor(Math.random() * 2 ** 52) + 1;
+    this.lessor = new Lessor(() => store.storedLeases(), (w) => this.proposeWrite(w, { asLeader: true }), { ...this.leaseOptions, clock: () => performance.now() });
   }
 
   /** Opens the data directory (bootstrapping a new member's log) and starts taking part. */
@@ -191,7 +195,7 @@ export class Member {
    * is applied here. (client, seq) identify it: a second call with the same pair while the first
    * is pending shares its answer; once applied, the replicated dedup table answers.
    */
-  propose(body: Uint8Array, identity?: { client: number; seq: number; acked: number }): Promise<Buffer> {
+  propose(body: Uint8Array, identity?: { client: number; seq: number; acked: number }, leaderTerm?: number): Promise<Buffer> {
     if (this.halted) return Promise.reject(this.unavailable());
     const client = identity?.client || this.localClient;
     const seq = identity?.client ? identity.seq : ++this.localSeq;
@@ -214,6 +218,7 @@ export class Member {
       resolve,
       reject,
       promise,
+      ...(leaderTerm === undefined ? {} : { leaderTerm }),
     };
     this.proposals.set(key, p);
     this.tryPropose(p);
@@ -262,7 +267,7 @@ export class Member {
     if (options.transfer !== false && this.raft.role === Role.Leader && !this.failure) await this.handOff();
     this.stopped = true;
     clearInterval(this.timer);
-    this.leadLeases(false);
+    this.lessor.close();
     const err = this.unavailable();
     for (const p of this.proposals.values()) p.reject(err);
     this.proposals.clear();
@@ -347,6 +352,11 @@ export class Member {
 
   private tryPropose(p: Proposal): void {
     p.proposedAt = Date.now();
+    if (p.leaderTerm !== undefined && (this.raft.role !== Role.Leader || this.raft.term !== p.leaderTerm)) {
+      this.proposals.delete(p.key);
+      p.reject(new AxisError(ErrorCode.NOT_LEADER, `proposed as the leader of term ${p.leaderTerm}`));
+      return;
+    }
     try {
       this.raft.propose(p.data);
     } catch (err) {
@@ -459,52 +469,48 @@ export class Member {
   }
 
   /**
-   * Becoming leader starts a lessor: every stored lease's deadline from its checkpointed remaining
-   * TTL (or its full TTL), extended by an election timeout, since clients could not renew while
-   * there was no leader. Expiry is proposed as revokes (rate-limited), long leases' remaining TTLs
-   * as checkpoints. Losing leadership stops it: only the leader's clock decides.
+   * Becoming leader makes the lessor decide: no lease is due within an election timeout (clients
+   * could not renew while there was no leader), expiry is proposed as LEASE_EXPIRE (rate-limited),
+   * long leases' remaining TTLs as checkpoints. Losing leadership stops it deciding.
    */
   private leadLeases(leading: boolean): void {
-    if (leading && !this.lessor) {
-      this.lessor = new Lessor(() => this.store.storedLeases(), (w) => this.proposeWrite(w), { ...this.leaseOptions, clock: () => Date.now() });
-      this.lessor.start(this.electionTimeoutMs);
-    } else if (!leading && this.lessor) {
-      this.lessor.stop();
-      this.lessor = undefined;
-    }
+    if (leading) return this.lessor.lead(this.electionTimeoutMs);
+    this.lessor.follow();
+    for (const p of this.proposals.values()) if (p.leaderTerm !== undefined) this.tryPropose(p); // refused now
   }
 
   get electionTimeoutMs(): number {
     return this.config.tickMs * this.config.electionTicks;
   }
 
-  /** The leader's view of a lease's time left (ms), or undefined when not leading or not known. */
+  /** This member's view of a lease's time left (ms), or undefined when it knows no such lease. */
   leaseRemainingMs(id: number): number | undefined {
-    return this.lessor?.remainingMs(id);
+    return this.lessor.remainingMs(id);
   }
 
-  /** Whether the leader holds the lease as expired (its revoke on the way). */
+  /** Whether this member leads and holds the lease as expired (its revoke on the way). */
   leaseExpired(id: number): boolean {
-    return this.lessor?.expired(id) ?? false;
+    return this.lessor.expired(id);
   }
 
-  /** Replicates a prepared store write under this member's own identity; its decoded result. */
-  async proposeWrite<T>(w: PreparedWrite<T>): Promise<T> {
+  /**
+   * Replicates a prepared store write under this member's own identity; its decoded result.
+   * `asLeader`: only while this member leads the current term (the lessor's writes).
+   */
+  async proposeWrite<T>(w: PreparedWrite<T>, options: { asLeader?: boolean } = {}): Promise<T> {
     const e = new Encoder(64);
     w.encode(e);
-    const result = await this.propose(Buffer.from(e.take()));
+    const term = options.asLeader ? (this.raft.role === Role.Leader ? this.raft.term : -1) : undefined;
+    const result = await this.propose(Buffer.from(e.take()), undefined, term);
     const d = new Decoder(result);
     d.status();
     return w.decode(d);
   }
 
-  /** What applied lease writes mean for the leader's deadlines (whoever proposed them). */
-  private leaseApplied(body: Uint8Array, result: Buffer): void {
-    if (!this.lessor) return;
+  /** What applied lease writes mean for this member's deadlines (whoever proposed them). */
+  private leaseApplied(body: Uint8Array, result: Buffer, term: number): void {
     const effect = leaseEffect(body, result);
-    if (!effect) return;
-    if ('started' in effect) this.lessor.started(effect.started.id, effect.started.ttl);
-    else this.lessor.revoked(effect.revoked.id);
+    if (effect) this.lessor.applied(effect, { fromOldTerm: term < this.raft.term });
   }
 
   private releaseReads(): void {
@@ -546,7 +552,7 @@ export class Member {
       const key = keys[i];
       if (key === undefined) continue;
       const body = bodies[i];
-      if (body) this.leaseApplied(body, results[i]!);
+      if (body) this.leaseApplied(body, results[i]!, batch[i]!.term);
       const p = this.proposals.get(key);
       if (!p) continue;
       this.proposals.delete(key);
@@ -558,7 +564,7 @@ export class Member {
     if (this.failure) return;
     this.failure = err;
     clearInterval(this.timer);
-    this.leadLeases(false);
+    this.lessor.close();
     log(`member ${this.config.name} stops: ${err.stack ?? err.message}`);
     this.fatal(err);
   }

@@ -248,7 +248,7 @@ export class Store extends ViewReader implements KV {
     this.check();
     if (this.lessor) return;
     this.lessor = new Lessor(() => this.storedLeases(), (w) => this.submit(w.encode, w.decode), options);
-    this.lessor.start();
+    this.lessor.lead();
   }
 
   /**
@@ -270,7 +270,7 @@ export class Store extends ViewReader implements KV {
         if (chosen === undefined && err instanceof AxisError && err.code === ErrorCode.LEASE_EXISTS) continue;
         throw err;
       }
-      this.lessor?.started(id, t);
+      this.lessor?.applied({ started: { id, ttl: t, renewals: 0 } });
       return { id, ttl: t };
     }
   }
@@ -279,7 +279,7 @@ export class Store extends ViewReader implements KV {
   async leaseRevoke(id: number): Promise<LeaseRevokeResult> {
     this.check();
     const r = await this.submitPrepared(prepareLeaseRevoke(checkLeaseId(id)));
-    this.lessor?.revoked(id);
+    this.lessor?.applied({ revoked: { id } });
     return r;
   }
 
@@ -291,16 +291,13 @@ export class Store extends ViewReader implements KV {
     this.check();
     const i = checkLeaseId(id);
     if (this.lessor?.expired(i)) throw new AxisError(ErrorCode.LEASE_NOT_FOUND, `lease ${i} has expired`);
-    const known = this.lessor?.remainingMs(i) !== undefined;
-    const stored = this.native.lease(i, 0);
-    // Restart the deadline before the write, so the expiry timer does not revoke what is being renewed.
-    if (known && stored) this.lessor!.started(i, decodeLease(stored).ttl);
+    // An expiry already on its way to the writer loses to this renew (LEASE_EXPIRE counts renewals).
     try {
       const r = await this.submitPrepared(prepareLeaseRenew(i));
-      this.lessor?.started(i, r.ttl);
+      this.lessor?.applied({ started: { id: i, ttl: r.ttl, renewals: r.renewals } });
       return { id: i, ttl: r.ttl };
     } catch (err) {
-      if (err instanceof AxisError && err.code === ErrorCode.LEASE_NOT_FOUND) this.lessor?.revoked(i);
+      if (err instanceof AxisError && err.code === ErrorCode.LEASE_NOT_FOUND) this.lessor?.applied({ revoked: { id: i } });
       throw err;
     }
   }
@@ -377,7 +374,7 @@ export class Store extends ViewReader implements KV {
     if (this.closed) return;
     this.closed = true;
     this.hub?.close();
-    this.lessor?.stop();
+    this.lessor?.close();
     if (this.pending.length > 0) this.flush();
     try {
       await this.native.close();

@@ -8,7 +8,7 @@ import { Decoder, Encoder, RequestKind, decodeDelete, decodeTxnResult, encodeDel
 import type {
   Bytes, DeleteOptions, DeleteResult, LeaseCheckpoint, PutOptions, PutResult, TxnRequest, TxnResult,
 } from './types.js';
-import { checkCount, checkKey, checkLeaseCheckpoints, checkLeaseId, checkLeaseTtl, checkRange, checkTxn, checkValue } from './validate.js';
+import { checkCount, checkInteger, checkKey, checkLeaseCheckpoints, checkLeaseId, checkLeaseTtl, checkRange, checkTxn, checkValue } from './validate.js';
 
 /** One write, as `Store.put`, `delete`, `deleteRange`, `txn` and `compact` take it. */
 export type WriteRequest =
@@ -24,14 +24,16 @@ export type WriteRequest =
   /** Remaining TTLs to persist; ids with no lease are skipped. No new revision. */
   | { leaseCheckpoint: { leases: LeaseCheckpoint[] } }
   /** A keepalive's persistent part: clears the lease's checkpoint (full TTL from now). */
-  | { leaseRenew: { id: number } };
+  | { leaseRenew: { id: number } }
+  /** A lessor's revoke of a due lease: AXIS_LEASE_RENEWED (nothing changes) unless it has had exactly `renewals` keepalives. */
+  | { leaseExpire: { id: number; renewals: number } };
 
 /** The result of a lease grant through `encodeWrite`. */
 export interface LeaseGrantWriteResult { revision: number; id: number; ttl: number }
 /** The result of a lease revoke: `deleted` keys went in `revision` (the current one if none). */
 export interface LeaseRevokeResult { revision: number; deleted: number }
 /** The result of a lease renew: the lease's granted TTL. */
-export interface LeaseRenewResult { revision: number; ttl: number }
+export interface LeaseRenewResult { revision: number; ttl: number; renewals: number }
 
 /** What a write request's result decodes to. */
 export type WriteResult<R extends WriteRequest = WriteRequest> = R extends { put: unknown }
@@ -42,7 +44,7 @@ export type WriteResult<R extends WriteRequest = WriteRequest> = R extends { put
       ? TxnResult
       : R extends { leaseGrant: unknown }
         ? LeaseGrantWriteResult
-        : R extends { leaseRevoke: unknown }
+        : R extends { leaseRevoke: unknown } | { leaseExpire: unknown }
           ? LeaseRevokeResult
           : R extends { leaseRenew: unknown }
             ? LeaseRenewResult
@@ -171,7 +173,21 @@ export function prepareLeaseRenew(id: number): PreparedWrite<LeaseRenewResult> {
       e.u8(RequestKind.LeaseRenew);
       e.u64(i);
     },
-    decode: (d) => ({ revision: d.u64(), ttl: d.u64() }),
+    decode: (d) => ({ revision: d.u64(), ttl: d.u64(), renewals: d.u64() }),
+  };
+}
+
+/** A lessor's revoke of a lease it found due: refused (AXIS_LEASE_RENEWED) if a keepalive was applied since it counted `renewals`. */
+export function prepareLeaseExpire(id: number, renewals: number): PreparedWrite<LeaseRevokeResult> {
+  const i = checkLeaseId(id);
+  const n = checkInteger(renewals, 'renewals');
+  return {
+    encode: (e) => {
+      e.u8(RequestKind.LeaseExpire);
+      e.u64(i);
+      e.u64(n);
+    },
+    decode: (d) => ({ revision: d.u64(), deleted: d.u64() }),
   };
 }
 
@@ -181,7 +197,7 @@ function field(req: object, name: string): Record<string, unknown> {
   return v as Record<string, unknown>;
 }
 
-const KINDS = ['put', 'delete', 'deleteRange', 'txn', 'compact', 'leaseGrant', 'leaseRevoke', 'leaseCheckpoint', 'leaseRenew'] as const;
+const KINDS = ['put', 'delete', 'deleteRange', 'txn', 'compact', 'leaseGrant', 'leaseRevoke', 'leaseCheckpoint', 'leaseRenew', 'leaseExpire'] as const;
 
 function kindOf(req: WriteRequest): (typeof KINDS)[number] {
   if (typeof req !== 'object' || req === null) throw new AxisError(ErrorCode.INVALID_ARGUMENT, 'write request must be an object');
@@ -213,6 +229,8 @@ export function prepareWrite(req: WriteRequest): PreparedWrite<WriteResult> {
       return prepareLeaseCheckpoint(f!.leases as LeaseCheckpoint[]);
     case 'leaseRenew':
       return prepareLeaseRenew(f!.id as number);
+    case 'leaseExpire':
+      return prepareLeaseExpire(f!.id as number, f!.renewals as number);
   }
 }
 
@@ -251,26 +269,37 @@ export function decodeWriteResult(req: WriteRequest, result: Uint8Array): WriteR
     case 'leaseGrant':
     case 'leaseRevoke':
     case 'leaseRenew':
+    case 'leaseExpire':
       return prepareWrite(req).decode(d);
   }
 }
 
 /** What an applied lease write means for a lessor's deadlines. */
-export type LeaseEffect = { started: { id: number; ttl: number } } | { revoked: { id: number } };
+export type LeaseEffect =
+  | { started: { id: number; ttl: number; renewals: number } }
+  | { revoked: { id: number } }
+  | { checkpointed: LeaseCheckpoint[] };
 
 /**
  * The lease effect of an applied write (its encoded request and its result bytes): a grant or a
- * renew starts the lease's full TTL, a revoke ends it; undefined for anything else or a failure.
+ * renew starts the lease's full TTL, a revoke or expiry ends it, a checkpoint restates remaining
+ * TTLs; undefined for anything else or a failure.
  */
 export function leaseEffect(body: Uint8Array, result: Uint8Array): LeaseEffect | undefined {
   const kind = body[0];
-  if (kind !== RequestKind.LeaseGrant && kind !== RequestKind.LeaseRenew && kind !== RequestKind.LeaseRevoke) return undefined;
+  if (kind === undefined || kind < RequestKind.LeaseGrant || kind > RequestKind.LeaseExpire) return undefined;
   const r = new Decoder(Buffer.from(result.buffer, result.byteOffset, result.byteLength));
   if (r.u8() !== 0) return undefined;
   const b = new Decoder(Buffer.from(body.buffer, body.byteOffset + 1, body.byteLength - 1));
+  if (kind === RequestKind.LeaseCheckpoint) {
+    const n = b.u32();
+    const list: LeaseCheckpoint[] = [];
+    for (let i = 0; i < n; i++) list.push({ id: b.u64(), remainingMs: b.u64() });
+    return { checkpointed: list };
+  }
   const id = b.u64();
-  if (kind === RequestKind.LeaseRevoke) return { revoked: { id } };
-  if (kind === RequestKind.LeaseGrant) return { started: { id, ttl: b.u64() } };
+  if (kind === RequestKind.LeaseRevoke || kind === RequestKind.LeaseExpire) return { revoked: { id } };
+  if (kind === RequestKind.LeaseGrant) return { started: { id, ttl: b.u64(), renewals: 0 } };
   r.u64(); // revision
-  return { started: { id, ttl: r.u64() } };
+  return { started: { id, ttl: r.u64(), renewals: r.u64() } };
 }
