@@ -75,7 +75,7 @@ export function formatUs(us: number | undefined): string {
 function cells(r: Row): string[] {
   const target = !r.target ? '—' : r.target.of === 'value' ? `${r.target.cmp} ${formatValue(r.target.value, r.unit)}` : `${r.target.cmp} ${r.target.value.toFixed(2)}`;
   const absolute = r.target?.of === 'value';
-  const status = r.ok === undefined ? (r.target ? '?' : 'info') : r.ok ? (absolute ? 'met' : 'ok') : absolute ? 'NOT MET' : 'BELOW';
+  const status = r.ok === undefined ? (r.target ? '?' : 'info') : r.ok ? (absolute ? 'met' : 'ok') : 'NOT MET';
   return [
     r.id,
     r.title,
