@@ -248,6 +248,14 @@ export interface HtmlInput {
   errors: { section: string; figure: string; error: string }[];
 }
 
+/** "commit abc1234 (+2 files changed), lmdb 3.5.6, ..." from the results' versions. */
+function versionsLine(v: Record<string, unknown>): string {
+  const git = v.git as { head?: string; dirty?: string[] } | undefined;
+  const parts = Object.entries(v).filter(([k]) => k !== 'git').map(([k, x]) => `${k} ${String(x)}`);
+  if (git?.head) parts.unshift(`commit ${git.head.slice(0, 7)}${git.dirty?.length ? ` (+${git.dirty.length} uncommitted change(s) outside bench/)` : ''}`);
+  return parts.join(', ');
+}
+
 export function reportTitle(date: string, mode: string): string {
   return `Axis benchmarks, ${date}${mode === 'quick' ? ' (quick)' : ''}`;
 }
@@ -282,7 +290,7 @@ small{color:#666}.grid{display:flex;flex-wrap:wrap;gap:12px}figure{margin:0;bord
 </style></head><body>
 <h1>${esc(x.title)}</h1>
 <p>${esc(x.date)} · ${esc(m.cpu)}, ${m.cores} cores, ${m.totalMemoryGB} GiB, Node ${esc(m.node)}, ${esc(m.platform)} ${esc(m.release)} · <code>${esc(x.command)}</code></p>
-<p class="note">8-byte keys, 256-byte values, durable writes everywhere; every request's latency recorded in a histogram by the load generator (a fixed number of requests in flight). Versions: ${esc(JSON.stringify(x.versions))}</p>
+<p class="note">8-byte keys, 256-byte values, durable writes everywhere; every request's latency recorded in a histogram by the load generator (a fixed number of requests in flight). Versions: ${esc(versionsLine(x.versions))}</p>
 ${sections.join('\n')}
 </body></html>
 `;

@@ -134,12 +134,12 @@ function packageVersion(dir: string): string {
   }
 }
 
-/** The commit measured, and the files outside bench/ that differed from it (others edit the tree while benches run). */
+/** The commit measured, and the tracked files outside bench/ that differed from it (others edit the tree while benches run). */
 function gitState(): { head: string; dirty: string[] } {
   try {
     const head = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: root, encoding: 'utf8', timeout: 10_000 }).trim();
     const dirty = execFileSync('git', ['status', '--short'], { cwd: root, encoding: 'utf8', timeout: 10_000 })
-      .split('\n').filter((l) => l.trim() && !/^.. bench\//.test(l)).map((l) => l.trim());
+      .split('\n').filter((l) => l.trim() && !l.startsWith('??') && !/^.. bench\//.test(l)).map((l) => l.trim());
     return { head, dirty };
   } catch {
     return { head: 'unknown', dirty: [] };
