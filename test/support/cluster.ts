@@ -1,5 +1,6 @@
 /** In-process clusters for tests: members with real ZeroMQ sockets on 127.0.0.1 (or an in-memory network), fresh data dirs. */
-import { connect, type Client } from '../../ts/client/index.js';
+import { connect, type Client, type ConnectOptions } from '../../ts/client/index.js';
+import type { CurveKeys } from '../../ts/security/index.js';
 import { resolveConfig, serve, type Server, type TransportFactory } from '../../ts/server/index.js';
 import { freePorts } from './ports.js';
 import { MemoryNetwork } from '../../ts/transport/index.js';
@@ -12,7 +13,7 @@ export interface TestCluster {
   /** (Re)starts member i from its data dir. */
   start(i: number): Promise<Server>;
   stop(i: number, options?: { transfer?: boolean }): Promise<void>;
-  client(options?: { endpoints?: string[]; timeoutMs?: number; attemptTimeoutMs?: number; watchKeepAliveMs?: number }): Promise<Client>;
+  client(options?: { endpoints?: string[]; timeoutMs?: number; attemptTimeoutMs?: number; watchKeepAliveMs?: number; curve?: ConnectOptions['curve'] }): Promise<Client>;
   /** Index of the member that leads (as every running member agrees), waiting up to `ms`. */
   leader(ms?: number): Promise<number>;
   close(): Promise<void>;
@@ -21,7 +22,11 @@ export interface TestCluster {
 export async function startCluster(
   n: number,
   dir: () => Promise<string>,
-  options: { transport?: TransportFactory; tickMs?: number; electionTicks?: number; leaseCheckpointIntervalMs?: number } = {},
+  options: {
+    transport?: TransportFactory; tickMs?: number; electionTicks?: number; leaseCheckpointIntervalMs?: number;
+    /** CURVE: the peer keys every member shares, the client endpoint's keys, and the keys clients connect with. */
+    peerKeys?: CurveKeys; clientKeys?: CurveKeys; clientCurve?: ConnectOptions['curve'];
+  } = {},
 ): Promise<TestCluster> {
   const ports = await freePorts(2 * n);
   const names = Array.from({ length: n }, (_, i) => `m${i + 1}`);
@@ -42,6 +47,8 @@ export async function startCluster(
         name: names[i]!, dataDir: dirs[i]!, peerListen: peerUrls[i]!, clientListen: endpoints[i]!, initialCluster,
         tickMs: options.tickMs ?? 20, electionTicks: options.electionTicks ?? 10, durability: 'nosync',
         ...(options.leaseCheckpointIntervalMs ? { leaseCheckpointIntervalMs: options.leaseCheckpointIntervalMs } : {}),
+        ...(options.peerKeys ? { peerKeys: options.peerKeys } : {}),
+        ...(options.clientKeys ? { clientKeys: options.clientKeys } : {}),
       });
       const s = await serve(config, options.transport ? { transport: options.transport } : {});
       servers[i] = s;
@@ -57,6 +64,7 @@ export async function startCluster(
       const cl = await connect({
         endpoints: o.endpoints ?? endpoints, timeoutMs: o.timeoutMs ?? 10000, attemptTimeoutMs: o.attemptTimeoutMs ?? 1000,
         ...(o.watchKeepAliveMs ? { watchKeepAliveMs: o.watchKeepAliveMs } : {}),
+        ...((o.curve ?? options.clientCurve) ? { curve: (o.curve ?? options.clientCurve)! } : {}),
       });
       clients.push(cl);
       return cl;

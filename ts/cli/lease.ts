@@ -8,7 +8,7 @@ import { connect, type Client } from '../client/index.js';
 import { AxisError, ErrorCode } from '../errors/index.js';
 import { Limits, open, type Store } from '../storage/index.js';
 import type { Flags } from './main.js';
-import { DEFAULT_ENDPOINTS } from './serve.js';
+import { clusterConnectOptions } from './keys.js';
 
 /** A lease id as etcdctl prints it: 16 hex digits. */
 export function leaseHex(id: number): string {
@@ -131,8 +131,7 @@ export async function leaseCommand(args: string[], flags: Flags, usage: string):
 
 async function openTarget(flags: Flags): Promise<Target> {
   if (flags['data-dir'] !== undefined) return open(path.resolve(flags['data-dir']));
-  const endpoints = flags.endpoints ? flags.endpoints.split(',').map((s) => s.trim()).filter(Boolean) : DEFAULT_ENDPOINTS;
-  return connect({ endpoints, timeoutMs: 10000 });
+  return connect(clusterConnectOptions(flags));
 }
 
 /**

@@ -14,6 +14,7 @@ import { parseTxn } from './txn.js';
 import { leaseCommand, parseLeaseId } from './lease.js';
 import { DEFAULT_ENDPOINTS, runLocalCluster, runServe } from './serve.js';
 import { electCommand, lockCommand } from './recipes.js';
+import { clusterConnectOptions, keysCommand } from './keys.js';
 
 const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
@@ -23,7 +24,18 @@ cluster:
   start                       run a local 3-member cluster on 127.0.0.1 with data under ./data (Ctrl-C stops it)
   serve --name N --data-dir D --peer-listen URL --client-listen URL --initial-cluster n1=URL,n2=URL,...
         [--config FILE] [--tick-ms 100] [--election-ticks 10]
-                              run one member (a JSON config file may give the same settings)
+        [--peer-keys FILE] [--client-keys FILE] [--insecure-listen]
+                              run one member (a JSON config file may give the same settings).
+                              Without keys it listens on loopback only (AXIS_INSECURE_LISTEN
+                              otherwise, unless --insecure-listen)
+
+keys (CURVE, for --peer-keys, --client-keys and --key-file):
+  keys generate --out FILE [--server MEMBER_KEY_FILE]
+                              a new key pair in FILE (mode 600); --server makes it a client's,
+                              naming the members' public key
+  keys authorize MEMBER_KEY_FILE KEY...
+                              let clients in: their public keys, or the key files holding them
+  keys show FILE              the public keys in a key file (never the secret)
 
 data (against --endpoints, or an embedded store with --data-dir):
   put <key> <value> [--lease ID]
@@ -59,6 +71,7 @@ leases (ids in hex, as etcdctl's; against --endpoints or --data-dir):
 options:
   --endpoints URL,URL         cluster members (default ${DEFAULT_ENDPOINTS.join(',')})
   --data-dir DIR              use the embedded store in DIR instead of a cluster
+  --key-file FILE             this client's CURVE keys (axis keys generate --server ...)
   -w, --write-out json|simple output format (default: simple)`;
 
 export interface Flags {
@@ -84,6 +97,12 @@ export interface Flags {
   keys?: boolean;
   once?: boolean;
   ttl?: string;
+  'peer-keys'?: string;
+  'client-keys'?: string;
+  'insecure-listen'?: boolean;
+  'key-file'?: string;
+  out?: string;
+  server?: string;
 }
 
 function kvJson(kv: KeyValue): object {
@@ -212,8 +231,7 @@ function print(cmd: string, result: unknown, json: boolean, t: Target): void {
 async function watchCommand(args: string[], flags: Flags): Promise<number> {
   if (args.length !== 1) throw new AxisError(ErrorCode.INVALID_ARGUMENT, `watch takes 1 argument\n\n${usage}`);
   if (flags['data-dir'] !== undefined) throw new AxisError(ErrorCode.INVALID_ARGUMENT, 'watch needs a cluster (--endpoints), not --data-dir');
-  const endpoints = flags.endpoints ? flags.endpoints.split(',').map((s) => s.trim()).filter(Boolean) : DEFAULT_ENDPOINTS;
-  const client = await connect({ endpoints, timeoutMs: 10000 });
+  const client = await connect(clusterConnectOptions(flags));
   const rev = number(flags.rev, 'rev');
   const w = client.watch(args[0]!, { ...(flags.prefix ? { prefix: true } : {}), ...(rev ? { startRevision: rev } : {}), ...(flags['prev-kv'] ? { prevKv: true } : {}) });
   const stop = () => {
@@ -276,6 +294,12 @@ async function main(): Promise<number> {
       keys: { type: 'boolean' },
       once: { type: 'boolean' },
       ttl: { type: 'string' },
+      'peer-keys': { type: 'string' },
+      'client-keys': { type: 'string' },
+      'insecure-listen': { type: 'boolean' },
+      'key-file': { type: 'string' },
+      out: { type: 'string' },
+      server: { type: 'string' },
     },
   });
   const flags = values as Flags;
@@ -288,6 +312,7 @@ async function main(): Promise<number> {
     throw new AxisError(ErrorCode.INVALID_ARGUMENT, '--write-out is json or simple');
   }
   if (cmd === 'serve') return runServe(flags);
+  if (cmd === 'keys') return keysCommand(args, flags, usage);
   if (cmd === 'watch') return watchCommand(args, flags);
   if (cmd === 'lease') return leaseCommand(args, flags, usage);
   if (cmd === 'lock') return lockCommand(args, command, flags);
@@ -298,8 +323,7 @@ async function main(): Promise<number> {
   if (flags['data-dir'] !== undefined) {
     t = { kind: 'store', kv: await open(path.resolve(flags['data-dir'])) };
   } else {
-    const endpoints = flags.endpoints ? flags.endpoints.split(',').map((s) => s.trim()).filter(Boolean) : DEFAULT_ENDPOINTS;
-    t = { kind: 'cluster', kv: await connect({ endpoints, timeoutMs: 10000 }) };
+    t = { kind: 'cluster', kv: await connect(clusterConnectOptions(flags)) };
   }
   try {
     print(cmd, await run(cmd, args, flags, t), flags['write-out'] === 'json', t);

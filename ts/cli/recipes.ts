@@ -2,18 +2,18 @@
 import { spawn } from 'node:child_process';
 import { connect, Election, Session, type Client } from '../client/index.js';
 import { AxisError, ErrorCode } from '../errors/index.js';
-import { DEFAULT_ENDPOINTS } from './serve.js';
+import { clusterConnectOptions } from './keys.js';
 
 interface RecipeFlags {
   endpoints?: string;
+  'key-file'?: string;
   'data-dir'?: string;
   ttl?: string;
 }
 
 async function clusterClient(flags: RecipeFlags, what: string): Promise<Client> {
   if (flags['data-dir'] !== undefined) throw new AxisError(ErrorCode.INVALID_ARGUMENT, `${what} needs a cluster (--endpoints), not --data-dir`);
-  const endpoints = flags.endpoints ? flags.endpoints.split(',').map((s) => s.trim()).filter(Boolean) : DEFAULT_ENDPOINTS;
-  return connect({ endpoints, timeoutMs: 10000 });
+  return connect(clusterConnectOptions(flags));
 }
 
 function ttlOf(flags: RecipeFlags): number {

@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { connect } from '../client/index.js';
 import { AxisError, ErrorCode } from '../errors/index.js';
 import { type ConfigInput, readConfigFile, resolveConfig, serve } from '../server/index.js';
+import { plaintextListenWarnings } from '../security/index.js';
 import type { Flags } from './main.js';
 
 /** The local cluster `axis start` runs (etcd's Procfile ports). */
@@ -29,15 +30,19 @@ export async function runServe(flags: Flags): Promise<number> {
   set('tickMs', flags['tick-ms'] === undefined ? undefined : Number(flags['tick-ms']));
   set('electionTicks', flags['election-ticks'] === undefined ? undefined : Number(flags['election-ticks']));
   set('durability', flags.durability as ConfigInput['durability']);
+  set('peerKeys', flags['peer-keys']);
+  set('clientKeys', flags['client-keys']);
+  set('insecureListen', flags['insecure-listen']);
   if (input.dataDir) input.dataDir = path.resolve(input.dataDir);
   const config = resolveConfig(input);
+  for (const warning of plaintextListenWarnings(config)) console.error(`axis: ${warning}`);
   const server = await serve(config, {
     onFatal: (err) => {
       console.error(`axis: ${config.name} stopped on an unrecoverable error: ${err.message}`);
       process.exit(1);
     },
   });
-  console.log(`axis: member ${config.name} (${server.member.id.toString(16)}) of cluster ${server.member.clusterId.toString(16)}: clients at ${config.clientListen}, peers at ${config.peerListen}, data in ${config.dataDir}`);
+  console.log(`axis: member ${config.name} (${server.member.id.toString(16)}) of cluster ${server.member.clusterId.toString(16)}: clients at ${config.clientListen}${config.clientKeys ? ' (CURVE)' : ''}, peers at ${config.peerListen}${config.peerKeys ? ' (CURVE)' : ''}, data in ${config.dataDir}`);
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;

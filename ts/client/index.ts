@@ -21,6 +21,7 @@ import type {
 import { checkCount, checkKey, checkRange, checkRangeOptions, checkTxn, toBuffer } from '../storage/validate.js';
 import type { WatchOptions } from '../storage/watch.js';
 import { ClientWatch, type WatchConnection } from './watch.js';
+import { type CurveKeys, curveKeys, type KeyFileContent, secureClient } from '../security/index.js';
 
 export { ClientWatch } from './watch.js';
 export { Election, Mutex, Session, type Held } from './concurrency.js';
@@ -37,6 +38,11 @@ export interface ConnectOptions {
   watchKeepAliveMs?: number;
   /** Responses a watch holds unread before it steps back to catch-up (default 1000). */
   watchMaxBuffered?: number;
+  /**
+   * CURVE: this client's key pair and the members' public key (serverKey), as Z85 strings, or keys
+   * read with readKeyFile(file, 'client'). Needed when the members run with --client-keys.
+   */
+  curve?: Required<Pick<KeyFileContent, 'publicKey' | 'secretKey' | 'serverKey'>> | CurveKeys;
 }
 
 /** Reads take `serializable: true` to answer from the member's local state (may be stale). */
@@ -79,8 +85,13 @@ class Connection implements WatchConnection {
   private nextId = 1;
   private closed = false;
   memberId = 0;
+  /** The member turned this client's key away (the last time it was asked). */
+  refusal: AxisError | undefined;
 
-  constructor(readonly endpoint: string) {}
+  constructor(
+    readonly endpoint: string,
+    private readonly curve?: CurveKeys,
+  ) {}
 
   private open(): Dealer {
     if (this.socket) return this.socket;
@@ -93,6 +104,7 @@ class Connection implements WatchConnection {
     s.receiveHighWaterMark = 10000;
     s.reconnectInterval = 100;
     s.reconnectMaxInterval = 1000;
+    if (this.curve) secureClient(s, this.curve, () => this.refused(s));
     s.connect(this.endpoint);
     this.socket = s;
     void this.receive(s);
@@ -121,6 +133,7 @@ class Connection implements WatchConnection {
             stream(reply);
             continue;
           }
+          this.refusal = undefined;
           const w = this.waiting.get(reply.id);
           if (!w) continue;
           this.waiting.delete(reply.id);
@@ -190,6 +203,18 @@ class Connection implements WatchConnection {
     }
   }
 
+  /** The member refused our key: what waits fails now (not retryable), and the socket starts over. */
+  private refused(s: Dealer): void {
+    if (s !== this.socket) return;
+    this.refusal = new AxisError(ErrorCode.UNAUTHENTICATED, `${this.endpoint} refused this client's key (not in the member's authorized list)`);
+    for (const w of this.waiting.values()) {
+      clearTimeout(w.timer);
+      w.reject(this.refusal);
+    }
+    this.waiting.clear();
+    this.reset();
+  }
+
   private reset(): void {
     const s = this.socket;
     this.socket = undefined;
@@ -237,7 +262,8 @@ export class Client implements KV {
     for (const e of options.endpoints) {
       if (typeof e !== 'string' || !/^tcp:\/\/.+:\d+$/.test(e)) throw new AxisError(ErrorCode.INVALID_ARGUMENT, `endpoint ${JSON.stringify(e)} must look like tcp://127.0.0.1:2379`);
     }
-    this.conns = [...new Set(options.endpoints)].map((e) => new Connection(e));
+    const curve = options.curve === undefined ? undefined : curveKeys(options.curve, 'client', 'connect option curve');
+    this.conns = [...new Set(options.endpoints)].map((e) => new Connection(e, curve));
     this.attemptTimeout = options.attemptTimeoutMs ?? 3000;
     this.timeout = options.timeoutMs ?? 15000;
     this.watchKeepAlive = options.watchKeepAliveMs ?? 5000;
@@ -246,6 +272,11 @@ export class Client implements KV {
 
   get endpoints(): string[] {
     return this.conns.map((c) => c.endpoint);
+  }
+
+  /** Every member refused this client's key: connect() says so rather than wait for its timeout. */
+  get refusal(): AxisError | undefined {
+    return this.conns.every((c) => c.refusal) ? this.conns[0]!.refusal : undefined;
   }
 
   /** Sends a request, retrying on other members while it may not have been served. */
@@ -546,6 +577,10 @@ export async function connect(options: ConnectOptions): Promise<Client> {
   for (;;) {
     const s = await c.status();
     if (s.length > 0) return c;
+    if (c.refusal) {
+      await c.close();
+      throw c.refusal;
+    }
     if (Date.now() >= deadline) {
       await c.close();
       throw new AxisError(ErrorCode.UNAVAILABLE, `no member answered at ${c.endpoints.join(', ')}`);

@@ -53,6 +53,11 @@ export const ErrorCode = {
   WATCH_NOT_FOUND: 'AXIS_WATCH_NOT_FOUND',
   /** A message from a member of another cluster. */
   CLUSTER_MISMATCH: 'AXIS_CLUSTER_MISMATCH',
+  // Security.
+  /** A member refused this client's CURVE key (it is not in the member's authorized list). */
+  UNAUTHENTICATED: 'AXIS_UNAUTHENTICATED',
+  /** A member asked to listen beyond loopback without keys (refused unless --insecure-listen). */
+  INSECURE_LISTEN: 'AXIS_INSECURE_LISTEN',
   /** A broken invariant: a bug in Axis. */
   INTERNAL: 'AXIS_INTERNAL',
 } as const;

@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import { AxisError, ErrorCode } from '../errors/index.js';
 import type { NodeId } from '../raft/types.js';
+import { type CurveKeys, curveKeys, plaintextListenWarnings, readKeyFile } from '../security/index.js';
 
 export interface MemberConfig {
   name: string;
@@ -28,6 +29,12 @@ export interface MemberConfig {
   durability: 'sync' | 'nosync';
   /** How often the leader persists long leases' remaining TTL through Raft (default 5 min, etcd's). */
   leaseCheckpointIntervalMs: number;
+  /** The cluster's shared peer key pair (`--peer-keys FILE`): CURVE between members. */
+  peerKeys?: CurveKeys;
+  /** The client endpoint's key pair and the client keys it admits (`--client-keys FILE`). */
+  clientKeys?: CurveKeys;
+  /** Listen beyond loopback without keys (refused otherwise, AXIS_INSECURE_LISTEN). */
+  insecureListen: boolean;
 }
 
 export interface MemberInfo {
@@ -88,7 +95,21 @@ export function parseInitialCluster(text: string): Map<string, string> {
   return out;
 }
 
-export type ConfigInput = Partial<Omit<MemberConfig, 'initialCluster'>> & { initialCluster?: string | Record<string, string> };
+export type ConfigInput = Partial<Omit<MemberConfig, 'initialCluster' | 'peerKeys' | 'clientKeys'>> & {
+  initialCluster?: string | Record<string, string>;
+  /** A key file's path, or keys already read. */
+  peerKeys?: string | CurveKeys;
+  clientKeys?: string | CurveKeys;
+};
+
+/** Loopback, etcd's ports: where a member listens unless told otherwise. */
+export const DEFAULT_PEER_LISTEN = 'tcp://127.0.0.1:2380';
+export const DEFAULT_CLIENT_LISTEN = 'tcp://127.0.0.1:2379';
+
+function keysOf(v: unknown, role: 'peer' | 'member', flag: string): CurveKeys | undefined {
+  if (v === undefined) return undefined;
+  return typeof v === 'string' ? readKeyFile(v, role) : curveKeys(v, role, flag);
+}
 
 function positive(v: unknown, what: string, dflt: number): number {
   if (v === undefined) return dflt;
@@ -102,8 +123,13 @@ export function resolveConfig(input: ConfigInput): MemberConfig {
   const name = input.name;
   if (typeof name !== 'string' || !/^[A-Za-z0-9_.-]{1,64}$/.test(name)) throw bad('--name must be 1-64 letters, digits, _ . or -');
   if (typeof input.dataDir !== 'string' || input.dataDir.length === 0) throw bad('--data-dir is required');
-  const peerListen = checkEndpoint(String(input.peerListen ?? ''), '--peer-listen');
-  const clientListen = checkEndpoint(String(input.clientListen ?? ''), '--client-listen');
+  const peerListen = checkEndpoint(String(input.peerListen ?? DEFAULT_PEER_LISTEN), '--peer-listen');
+  const clientListen = checkEndpoint(String(input.clientListen ?? DEFAULT_CLIENT_LISTEN), '--client-listen');
+  const peerKeys = keysOf(input.peerKeys, 'peer', '--peer-keys');
+  const clientKeys = keysOf(input.clientKeys, 'member', '--client-keys');
+  const insecureListen = input.insecureListen ?? false;
+  if (typeof insecureListen !== 'boolean') throw bad('insecureListen must be true or false');
+  plaintextListenWarnings({ peerListen, clientListen, peerKeys, clientKeys, insecureListen }); // throws AXIS_INSECURE_LISTEN
   const ic = input.initialCluster;
   const initialCluster =
     ic === undefined
@@ -135,6 +161,9 @@ export function resolveConfig(input: ConfigInput): MemberConfig {
     requestTimeoutMs: positive(input.requestTimeoutMs, 'request timeout', 7000),
     durability,
     leaseCheckpointIntervalMs: positive(input.leaseCheckpointIntervalMs, 'lease checkpoint interval', 5 * 60 * 1000),
+    ...(peerKeys ? { peerKeys } : {}),
+    ...(clientKeys ? { clientKeys } : {}),
+    insecureListen,
   };
 }
 

@@ -26,11 +26,12 @@ export interface ServeOptions {
 }
 
 export async function serve(config: MemberConfig, options: ServeOptions = {}): Promise<Server> {
-  const member = await Member.start(config, options.transport ?? ((o) => new ZmqTransport(o)), options.onFatal);
+  const peerKeys = config.peerKeys;
+  const member = await Member.start(config, options.transport ?? ((o) => new ZmqTransport({ ...o, ...(peerKeys ? { curve: peerKeys } : {}) })), options.onFatal);
   const service = new ApiService(member);
   let listener: ClientListener | undefined;
   if (options.listen !== false) {
-    listener = new ClientListener(service, config.clientListen);
+    listener = new ClientListener(service, config.clientListen, config.clientKeys);
     try {
       await listener.start();
     } catch (err) {

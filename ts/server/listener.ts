@@ -2,10 +2,14 @@
  * The client endpoint: a ZeroMQ ROUTER. Requests are served concurrently; replies leave through
  * one queue (zeromq.js allows one pending send per socket). A reply to a client that has gone is
  * dropped by ZeroMQ (ROUTER, not mandatory).
+ *
+ * With `curve` (the member's client keys) the ROUTER is a CURVE server admitting only the authorised
+ * client keys: an unauthorised client's handshake fails, so no request of it is ever read.
  */
 import { Router } from 'zeromq';
 import { API_VERSION, encodeReply, joinFrame, splitFrame } from '../proto/api.js';
-import { isAxisError } from '../errors/index.js';
+import { ErrorCode, isAxisError } from '../errors/index.js';
+import { type CurveGate, type CurveKeys, openCurveGate } from '../security/index.js';
 import type { ApiService, Peer } from './service.js';
 import { MAX_REQUEST_BYTES } from './service.js';
 
@@ -20,10 +24,13 @@ export class ClientListener {
   private sending = false;
   private closed = false;
   private loop: Promise<void> | undefined;
+  private gate: CurveGate | undefined;
+  private readonly refusals = new Set<string>();
 
   constructor(
     private readonly service: ApiService,
     private readonly address: string,
+    private readonly curve?: CurveKeys,
   ) {
     this.router.linger = 0;
     // Far above the request limit (so oversized requests get an error reply), yet bounded.
@@ -32,8 +39,25 @@ export class ClientListener {
   }
 
   async start(): Promise<void> {
-    await this.router.bind(this.address);
+    try {
+      if (this.curve) {
+        this.gate = await openCurveGate(this.curve, (address) => this.refused(address));
+        this.gate.secure(this.router);
+      }
+      await this.router.bind(this.address);
+    } catch (err) {
+      this.router.close();
+      this.gate?.close();
+      throw err;
+    }
     this.loop = this.receive();
+  }
+
+  /** One line per address whose key was turned away (a client retries every 100 ms to 1 s). */
+  private refused(address: string): void {
+    if (this.closed || this.refusals.has(address)) return;
+    this.refusals.add(address);
+    process.stderr.write(`axis: ${ErrorCode.UNAUTHENTICATED}: a client at ${address} is not authorised: refused (logged once)\n`);
   }
 
   private async receive(): Promise<void> {
@@ -114,5 +138,6 @@ export class ClientListener {
     this.closed = true;
     this.router.close();
     await this.loop;
+    this.gate?.close();
   }
 }

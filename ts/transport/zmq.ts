@@ -36,6 +36,11 @@
  * - ROUTER receiveHighWaterMark (128 frames per peer): bounds what ZeroMQ buffers for a busy member;
  *   beyond it TCP pushes back and the sender's sends time out into "unreachable".
  *
+ * CURVE (option `curve`, the cluster's shared peer keys): the ROUTER is a CURVE server that admits
+ * only the authorised keys (through the process's ZAP handler, ts/security/zap.ts) and each DEALER
+ * proves the same key pair. A peer without it never completes a handshake, so nothing it sends
+ * reaches the inbox; a refusal is logged once per address, without key material.
+ *
  * Never ROUTER unbind(): see shutdown().
  */
 import { createServer } from 'node:net';
@@ -43,6 +48,7 @@ import { Dealer, Router } from 'zeromq';
 import { AxisError, ErrorCode } from '../errors/index.js';
 import { approxMessageBytes, encodePeerBatch, isWireMessageType } from '../proto/raft.js';
 import type { Message, NodeId } from '../raft/types.js';
+import { type CurveGate, type CurveKeys, openCurveGate, secureClient } from '../security/index.js';
 import { UnreachableReports } from './unreachable.js';
 import { Inbox, routingIdText } from './inbox.js';
 import { DEFAULT_MAX_QUEUE, type Transport, type TransportOptions, type TransportStats } from './types.js';
@@ -59,6 +65,8 @@ export interface ZmqTransportOptions extends TransportOptions {
   /** ZeroMQ's reconnect backoff, ms (defaults 100 and 1000). */
   reconnectInterval?: number;
   reconnectMaxInterval?: number;
+  /** The cluster's peer keys (role 'peer'): CURVE on every peer connection. Without: plaintext. */
+  curve?: CurveKeys;
 }
 
 interface Peer {
@@ -89,6 +97,10 @@ export class ZmqTransport implements Transport {
   private readonly reconnectInterval: number;
   private readonly reconnectMaxInterval: number;
   private readonly log: (line: string) => void;
+  private readonly curve: CurveKeys | undefined;
+  private gate: CurveGate | undefined;
+  /** Addresses whose refused handshakes were logged (once each). */
+  private readonly refusals = new Set<string>();
   private readonly inbox: Inbox;
   private readonly peers = new Map<NodeId, Peer>();
   private router: Router | undefined;
@@ -112,6 +124,7 @@ export class ZmqTransport implements Transport {
     this.heartbeatInterval = options.heartbeatInterval ?? 1000;
     this.reconnectInterval = options.reconnectInterval ?? 100;
     this.reconnectMaxInterval = options.reconnectMaxInterval ?? 1000;
+    this.curve = options.curve;
     const log = options.log ?? defaultLog;
     this.log = (line) => log(`axis transport ${this.id}: ${line}`);
     this.unreachable = new UnreachableReports(options.onUnreachable, this.log, () => this.closed);
@@ -148,13 +161,20 @@ export class ZmqTransport implements Transport {
       ...(hb > 0 ? { heartbeatInterval: hb, heartbeatTimeout: 5 * hb, heartbeatTimeToLive: 5 * hb } : {}),
     });
     try {
+      if (this.curve) {
+        this.gate = await openCurveGate(this.curve, (address) => this.refused(address, 'a peer at', 'is not authorised: refused'));
+        this.gate.secure(router);
+      }
       await router.bind(this.listen);
     } catch (err) {
       router.close();
+      this.gate?.close();
+      if (err instanceof AxisError) throw err;
       throw new AxisError(ErrorCode.INVALID_ARGUMENT, `cannot listen on ${this.listen}: ${err instanceof Error ? err.message : String(err)}`);
     }
     if (this.closed) {
       router.close();
+      this.gate?.close();
       throw new AxisError(ErrorCode.CLOSED, 'the transport was closed while starting');
     }
     this.router = router;
@@ -228,8 +248,16 @@ export class ZmqTransport implements Transport {
       // so wait for the port to be free before resolving.
       router.close();
       await this.receiving;
+      this.gate?.close();
       if (this.boundAddress) await waitUntilFree(this.boundAddress, 2000);
     }
+  }
+
+  /** Logs a refused CURVE handshake once per address (a misconfigured peer retries every second). */
+  private refused(address: string, who: string, what: string): void {
+    if (this.closed || this.refusals.has(`${who} ${address}`)) return;
+    this.refusals.add(`${who} ${address}`);
+    this.log(`${ErrorCode.UNAUTHENTICATED}: ${who} ${address} ${what} (logged once)`);
   }
 
   // ---- sending --------------------------------------------------------------------------------
@@ -247,6 +275,7 @@ export class ZmqTransport implements Transport {
       connectTimeout: 2000,
       ...(hb > 0 ? { heartbeatInterval: hb, heartbeatTimeout: 5 * hb, heartbeatTimeToLive: 5 * hb } : {}),
     });
+    if (this.curve) secureClient(dealer, this.curve, () => this.refused(peer.address, `peer ${peer.id} at`, `refused this member's key`));
     try {
       dealer.connect(peer.address);
     } catch (err) {
