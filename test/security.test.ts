@@ -332,6 +332,7 @@ describe('axis keys and axis serve with keys', { timeout: 120_000 }, () => {
       assert.match(await axis('put', 'k', 'v', '--endpoints', endpoint, '--key-file', f('alice.keys')), /OK/);
       assert.equal((await axis('get', 'k', '--endpoints', endpoint, '--key-file', f('alice.keys'))).trim(), 'k\nv');
       await fails(['put', 'k', 'stolen', '--endpoints', endpoint, '--key-file', f('mallory.keys')], /AXIS_UNAUTHENTICATED/);
+      await fails(['put', 'k', 'stolen', '--endpoints', endpoint, '--client-keys', f('server.keys')], /AXIS_INVALID_ARGUMENT: --client-keys is for axis serve/);
       const status = await axis('status', '--endpoints', endpoint, '--key-file', f('alice.keys'), '-w', 'json');
       assert.equal((JSON.parse(status) as { revision: number }[])[0]!.revision, 2, 'only alice\'s put was applied');
       await waitFor('the member to log the refused key', () => /AXIS_UNAUTHENTICATED: a client at 127\.0\.0\.1 is not authorised/.test(logs));

@@ -10,6 +10,8 @@ import { DEFAULT_ENDPOINTS } from './serve.js';
 export interface KeysFlags {
   endpoints?: string;
   'key-file'?: string;
+  'client-keys'?: string;
+  'peer-keys'?: string;
   out?: string;
   server?: string;
   'write-out'?: string;
@@ -21,6 +23,10 @@ function bad(message: string): AxisError {
 
 /** What a cluster command connects with: --endpoints and, with --key-file, CURVE. */
 export function clusterConnectOptions(flags: KeysFlags): ConnectOptions {
+  // A member's flags given to a client would be ignored, and the client would wait for a timeout.
+  for (const f of ['client-keys', 'peer-keys'] as const) {
+    if (flags[f] !== undefined) throw bad(`--${f} is for axis serve; a client's keys are --key-file FILE`);
+  }
   const endpoints = flags.endpoints ? flags.endpoints.split(',').map((s) => s.trim()).filter(Boolean) : DEFAULT_ENDPOINTS;
   return { endpoints, timeoutMs: 10000, ...(flags['key-file'] !== undefined ? { curve: readKeyFile(flags['key-file'], 'client') } : {}) };
 }
