@@ -81,8 +81,9 @@ class ZapHandler {
 
   /** ZAP 1.0: version, request id, domain, address, identity, mechanism, credentials → version, request id, status, text, user id, metadata. */
   private async serve(socket: Reply): Promise<void> {
-    try {
-      for await (const [version, requestId, domain, address, , mechanism, credential] of socket) {
+    while (!socket.closed) {
+      try {
+        const [version, requestId, domain, address, , mechanism, credential] = await socket.receive();
         const d = this.domains.get(domain?.toString() ?? '');
         let status = '200';
         let text = 'OK';
@@ -95,9 +96,12 @@ class ZapHandler {
           d?.onRefused(address?.toString() ?? '?');
         }
         await socket.send(['1.0', requestId ?? '', status, text, status === '200' ? 'axis' : '', '']);
+      } catch {
+        // Closed (the last domain went): done. Anything else: a handshake that waited for this
+        // answer fails on its own (libzmq's handshake timeout); keep answering the others.
+        if (socket.closed) return;
+        await new Promise((resolve) => setTimeout(resolve, 10));
       }
-    } catch {
-      // closed (the last domain went), or closed under a send: the handshake it answered is refused
     }
   }
 }
