@@ -64,14 +64,26 @@ function consume(w: AsyncIterable<WatchResponse> & { cancel(): void }, onValue: 
   return { cancel: () => w.cancel() };
 }
 
-class AxisEmbedded implements KvSystem {
-  readonly id = 'axis-embedded' as const;
+/** A store in the bench process: no server processes, no serializable reads apart from the others. */
+abstract class InProcess {
   readonly kind = 'embedded' as const;
-  readonly revisions = true;
   readonly serializable = false;
+
+  constructor(protected readonly dir: string) {}
+
+  pids(): number[] {
+    return [];
+  }
+}
+
+class AxisEmbedded extends InProcess implements KvSystem {
+  readonly id = 'axis-embedded' as const;
+  readonly revisions = true;
   readonly watches = true;
 
-  constructor(private readonly store: Store, private readonly dir: string) {}
+  constructor(private readonly store: Store, dir: string) {
+    super(dir);
+  }
 
   async put(key: Buffer, value: Buffer): Promise<number> {
     return (await this.store.put(key, value)).revision;
@@ -89,10 +101,6 @@ class AxisEmbedded implements KvSystem {
     return consume(this.store.watch(prefix, { prefix: true }), onValue);
   }
 
-  pids(): number[] {
-    return [];
-  }
-
   describe(): Record<string, unknown> {
     return { what: "open(dir, {durability: 'sync'}) in the bench process; reads are synchronous, so they complete one at a time whatever the in-flight setting", dir: this.dir };
   }
@@ -102,14 +110,14 @@ class AxisEmbedded implements KvSystem {
   }
 }
 
-class LmdbJs implements KvSystem {
+class LmdbJs extends InProcess implements KvSystem {
   readonly id = 'lmdb-js' as const;
-  readonly kind = 'embedded' as const;
   readonly revisions = false;
-  readonly serializable = false;
   readonly watches = false;
 
-  constructor(private readonly db: RootDatabase<unknown, Buffer>, private readonly dir: string) {}
+  constructor(private readonly db: RootDatabase<unknown, Buffer>, dir: string) {
+    super(dir);
+  }
 
   async put(key: Buffer, value: Buffer): Promise<number> {
     await this.db.put(key, value);
@@ -129,10 +137,6 @@ class LmdbJs implements KvSystem {
 
   watch(): Promise<{ cancel(): void }> {
     return Promise.reject(new Error('lmdb-js has no watches'));
-  }
-
-  pids(): number[] {
-    return [];
   }
 
   describe(): Record<string, unknown> {
