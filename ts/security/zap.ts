@@ -16,8 +16,10 @@ const ZAP_ENDPOINT = 'inproc://zeromq.zap.01';
 
 interface Domain {
   authorized: ReadonlySet<string>;
-  /** A handshake from `address` was refused (wrong mechanism or a key not in the list). */
+  /** The first handshake refused from `address` (wrong mechanism or a key not in the list). */
   onRefused: (address: string) => void;
+  /** Addresses already reported: a refused peer retries every second, a client more often. */
+  reported: Set<string>;
 }
 
 /** A server socket's admission: its options and the domain's lifetime. */
@@ -36,7 +38,7 @@ class ZapHandler {
 
   async open(keys: CurveKeys, onRefused: (address: string) => void): Promise<CurveGate> {
     const domain = `axis.${process.pid}.${++this.next}`;
-    this.domains.set(domain, { authorized: new Set(keys.authorized), onRefused });
+    this.domains.set(domain, { authorized: new Set(keys.authorized), onRefused, reported: new Set() });
     const close = () => {
       if (!this.domains.delete(domain) || this.domains.size > 0) return;
       this.socket?.close();
@@ -93,7 +95,11 @@ class ZapHandler {
         } else if (!d || mechanism?.toString() !== 'CURVE' || credential?.length !== 32 || !d.authorized.has(z85Encode(credential))) {
           status = '400';
           text = 'key not authorised';
-          d?.onRefused(address?.toString() ?? '?');
+          const from = address?.toString() ?? '?';
+          if (d && !d.reported.has(from) && d.reported.size < 10_000) {
+            d.reported.add(from);
+            d.onRefused(from);
+          }
         }
         await socket.send(['1.0', requestId ?? '', status, text, status === '200' ? 'axis' : '', '']);
       } catch {
@@ -108,7 +114,10 @@ class ZapHandler {
 
 const handler = new ZapHandler();
 
-/** Registers the keys a server socket admits; resolves once the ZAP handler is listening. */
+/**
+ * Registers the keys a server socket admits; resolves once the ZAP handler is listening.
+ * `onRefused` hears the first refused handshake from each address.
+ */
 export function openCurveGate(keys: CurveKeys, onRefused: (address: string) => void): Promise<CurveGate> {
   return handler.open(keys, onRefused);
 }

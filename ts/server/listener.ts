@@ -25,7 +25,6 @@ export class ClientListener {
   private closed = false;
   private loop: Promise<void> | undefined;
   private gate: CurveGate | undefined;
-  private readonly refusals = new Set<string>();
 
   constructor(
     private readonly service: ApiService,
@@ -41,7 +40,9 @@ export class ClientListener {
   async start(): Promise<void> {
     try {
       if (this.curve) {
-        this.gate = await openCurveGate(this.curve, (address) => this.refused(address));
+        this.gate = await openCurveGate(this.curve, (address) => {
+          if (!this.closed) process.stderr.write(`axis: ${ErrorCode.UNAUTHENTICATED}: a client at ${address} is not authorised: refused (logged once)\n`);
+        });
         this.gate.secure(this.router);
       }
       await this.router.bind(this.address);
@@ -51,13 +52,6 @@ export class ClientListener {
       throw err;
     }
     this.loop = this.receive();
-  }
-
-  /** One line per address whose key was turned away (a client retries every 100 ms to 1 s). */
-  private refused(address: string): void {
-    if (this.closed || this.refusals.has(address)) return;
-    this.refusals.add(address);
-    process.stderr.write(`axis: ${ErrorCode.UNAUTHENTICATED}: a client at ${address} is not authorised: refused (logged once)\n`);
   }
 
   private async receive(): Promise<void> {

@@ -78,6 +78,8 @@ interface Peer {
   busy: boolean;
   /** The last send failed (logged once until one succeeds). */
   down: boolean;
+  /** The peer refused this member's key (logged once). */
+  refusedUs: boolean;
   removed: boolean;
 }
 
@@ -99,8 +101,6 @@ export class ZmqTransport implements Transport {
   private readonly log: (line: string) => void;
   private readonly curve: CurveKeys | undefined;
   private gate: CurveGate | undefined;
-  /** Addresses whose refused handshakes were logged (once each). */
-  private readonly refusals = new Set<string>();
   private readonly inbox: Inbox;
   private readonly peers = new Map<NodeId, Peer>();
   private router: Router | undefined;
@@ -162,7 +162,9 @@ export class ZmqTransport implements Transport {
     });
     try {
       if (this.curve) {
-        this.gate = await openCurveGate(this.curve, (address) => this.refused(address, 'a peer at', 'is not authorised: refused'));
+        this.gate = await openCurveGate(this.curve, (address) => {
+          if (!this.closed) this.log(`${ErrorCode.UNAUTHENTICATED}: a peer at ${address} is not authorised: refused (logged once)`);
+        });
         this.gate.secure(router);
       }
       await router.bind(this.listen);
@@ -213,7 +215,7 @@ export class ZmqTransport implements Transport {
       if (existing.address === address) return;
       this.removePeer(id);
     }
-    const peer: Peer = { id, address, queue: [], dealer: undefined, busy: false, down: false, removed: false };
+    const peer: Peer = { id, address, queue: [], dealer: undefined, busy: false, down: false, refusedUs: false, removed: false };
     this.peers.set(id, peer);
     if (this.started) this.connect(peer);
   }
@@ -253,12 +255,6 @@ export class ZmqTransport implements Transport {
     }
   }
 
-  /** Logs a refused CURVE handshake once per address (a misconfigured peer retries every second). */
-  private refused(address: string, who: string, what: string): void {
-    if (this.closed || this.refusals.has(`${who} ${address}`)) return;
-    this.refusals.add(`${who} ${address}`);
-    this.log(`${ErrorCode.UNAUTHENTICATED}: ${who} ${address} ${what} (logged once)`);
-  }
 
   // ---- sending --------------------------------------------------------------------------------
 
@@ -275,7 +271,13 @@ export class ZmqTransport implements Transport {
       connectTimeout: 2000,
       ...(hb > 0 ? { heartbeatInterval: hb, heartbeatTimeout: 5 * hb, heartbeatTimeToLive: 5 * hb } : {}),
     });
-    if (this.curve) secureClient(dealer, this.curve, () => this.refused(peer.address, `peer ${peer.id} at`, `refused this member's key`));
+    if (this.curve) {
+      secureClient(dealer, this.curve, () => {
+        if (peer.refusedUs || this.closed) return;
+        peer.refusedUs = true;
+        this.log(`${ErrorCode.UNAUTHENTICATED}: peer ${peer.id} at ${peer.address} refused this member's key (logged once)`);
+      });
+    }
     try {
       dealer.connect(peer.address);
     } catch (err) {
