@@ -18,7 +18,7 @@ import { MessageType, message, type Message, type NodeId } from '../ts/raft/type
 import {
   CurveKeys, curveKeys, generateKeyPair, plaintextListenWarnings, readKeyFile, writeKeyFile,
 } from '../ts/security/index.js';
-import { resolveConfig } from '../ts/server/config.js';
+import { readConfigFile, resolveConfig } from '../ts/server/config.js';
 import { ZmqTransport } from '../ts/transport/index.js';
 import { startCluster } from './support/cluster.js';
 import { tempDirs } from './support/fixtures.js';
@@ -114,6 +114,26 @@ describe('key files', () => {
       });
     }
     assert.throws(() => readKeyFile(path.join(d, 'missing'), 'peer'), (e) => code(ErrorCode.INVALID_ARGUMENT)(e) && /cannot read key file/.test((e as Error).message));
+  });
+
+  it('are what a config file and connect() take; bad ones are refused before anything starts', async () => {
+    const d = await dir();
+    const k = clusterKeys();
+    writeKeyFile(path.join(d, 'peer.keys'), k.peer, { create: true });
+    writeKeyFile(path.join(d, 'server.keys'), { ...k.server, authorized: [k.client.publicKey] }, { create: true });
+    const file = path.join(d, 'member.json');
+    fs.writeFileSync(file, JSON.stringify({ name: 'n1', dataDir: d, peerKeys: path.join(d, 'peer.keys'), clientKeys: path.join(d, 'server.keys') }));
+    const config = resolveConfig(readConfigFile(file));
+    assert.equal(config.peerKeys?.publicKey, k.peer.publicKey);
+    assert.deepEqual(config.clientKeys?.authorized, [k.client.publicKey]);
+    // connect() checks its keys before it opens a socket.
+    for (const curve of [{ ...k.client }, { ...k.client, serverKey: 'x' }, { ...k.client, secretKey: k.stranger.secretKey, serverKey: k.server.publicKey }]) {
+      await assert.rejects(connect({ endpoints: ['tcp://127.0.0.1:1'], curve: curve as never }), (e: unknown) => {
+        assert.ok(isAxisError(e, ErrorCode.INVALID_ARGUMENT));
+        assertNoSecret((e as Error).message, k.secrets, 'a connect() error');
+        return true;
+      });
+    }
   });
 
   it('keep the secret out of JSON, inspect and config dumps', () => {
