@@ -53,6 +53,8 @@ export interface NativeStore extends NativeView {
   /** The latest revision (cheap: status() also walks LMDB's free list). */
   revision(): number;
   close(): Promise<void>;
+  /** A consistent copy of the environment (data.mdb) into the existing empty directory `dir`; writes go on meanwhile. One at a time. */
+  copy(dir: string): Promise<void>;
 }
 
 interface Addon {

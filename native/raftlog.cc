@@ -128,8 +128,9 @@ Status raftAppend(MDB_txn* txn, const Dbs& dbs, Reader& in) {
   RaftSnapMeta stored;
   AXIS_TRY(raftSnapMeta(txn, dbs, stored));
   uint64_t floor = stored.index;  // entries at or below it are covered by the snapshot
-  if ((flags & kHasSnapshot) && snapIndex > stored.index) {
-    // The snapshot replaces the whole log (a follower installing one).
+  if ((flags & kHasSnapshot) && snapIndex >= stored.index) {
+    // The snapshot replaces the whole log (a follower installing one; one at the stored index too,
+    // so a store copied from another member keeps none of that member's log).
     AXIS_MDB(mdb_drop(txn, dbs.rlog, 0), "raft: clear log");
     AXIS_TRY(putSnapMeta(txn, dbs, snapIndex, snapTerm, conf, confLen));
     floor = snapIndex;

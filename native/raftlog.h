@@ -14,7 +14,7 @@
 //                  e.g. only the commit index moved; see "lazy commits" in writer.h)
 //                  [u64 term, u64 vote, u64 commit] [u64 index, u64 term, bytes confState]
 //                  [u32 n, (u64 index, u64 term, u8 type, bytes data)*]
-//       A snapshot newer than the stored one replaces the log; entries (consecutive indices)
+//       A snapshot at or past the stored one replaces the log; entries (consecutive indices)
 //       replace any suffix from the first one on; entries at or below the snapshot are skipped.
 //   4 RAFT_COMPACT u64 snapIndex, u64 snapTerm, bytes confState, u64 compactTo
 //       Stores the snapshot meta (if newer) and drops entries below compactTo.

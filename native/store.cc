@@ -37,6 +37,7 @@ Napi::Function Store::Init(Napi::Env env) {
                          InstanceMethod<&Store::Status_>("status"),
                          InstanceMethod<&Store::Revision>("revision"),
                          InstanceMethod<&Store::Close>("close"),
+                         InstanceMethod<&Store::Copy>("copy"),
                      });
 }
 
@@ -50,7 +51,7 @@ Store::Store(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Store>(info) {
   config_.path = info[0].As<Napi::String>().Utf8Value();
   config_.mapSize = static_cast<size_t>(info[1].As<Napi::Number>().Int64Value());
   maxSnapshots_ = info[2].As<Napi::Number>().Uint32Value();
-  config_.maxReaders = static_cast<unsigned>(maxSnapshots_ + 1);  // + the store's own view
+  config_.maxReaders = static_cast<unsigned>(maxSnapshots_ + 2);  // + the store's own view + a copy
   config_.noSync = info[3].ToBoolean().Value();
   if (info.Length() > 6 && info[6].IsNumber()) config_.spinMicros = info[6].As<Napi::Number>().Uint32Value();
   auto key = info[4].As<Napi::Buffer<uint8_t>>();
@@ -357,9 +358,54 @@ Napi::Value Store::Status_(const Napi::CallbackInfo& info) {
   return o;
 }
 
+namespace {
+// mdb_env_copy2 on a pool thread: LMDB copies from its own read transaction, so writers go on.
+class CopyWorker : public Napi::AsyncWorker {
+ public:
+  CopyWorker(Napi::Env env, Store* store, MDB_env* mdb, std::string path)
+      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), store_(store), mdb_(mdb), path_(std::move(path)) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+  void Execute() override { status_ = Status::Lmdb(mdb_env_copy2(mdb_, path_.c_str(), 0), "copy the environment"); }
+  void OnOK() override {
+    Napi::Env env = Env();
+    store_->copied();
+    if (status_.ok()) {
+      deferred_.Resolve(env.Undefined());
+    } else {
+      AddonData* data = env.GetInstanceData<AddonData>();
+      deferred_.Reject(data->errorClass.New({Napi::String::New(env, status_.code), Napi::String::New(env, status_.message)}));
+    }
+    store_->Unref();
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  Store* store_;
+  MDB_env* mdb_;
+  std::string path_;
+  Status status_;
+};
+}  // namespace
+
+// copy(dir): a consistent copy of the environment (data.mdb) into the existing empty directory
+// `dir`, from a read view taken when the copy starts; writes go on meanwhile. One at a time.
+Napi::Value Store::Copy(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (state_ != kOpen) return fail(env, "AXIS_CLOSED", "the store is closed");
+  if (info.Length() < 1 || !info[0].IsString()) return fail(env, "AXIS_INVALID_ARGUMENT", "copy(dir)");
+  if (copying_) return fail(env, "AXIS_STORAGE", "a copy is in progress");
+  copying_ = true;
+  Ref();  // kept alive until the copy is done
+  auto* worker = new CopyWorker(env, this, lmdb(), info[0].As<Napi::String>().Utf8Value());
+  Napi::Promise promise = worker->Promise();
+  worker->Queue();
+  return promise;
+}
+
 Napi::Value Store::Close(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (state_ != kOpen) return fail(env, "AXIS_CLOSED", "the store is not open");
+  if (copying_) return fail(env, "AXIS_STORAGE", "a copy is in progress; close once it is done");
   state_ = kClosing;
   return enqueue(env, new Job(Job::kClose));
 }

@@ -54,6 +54,12 @@ class Store : public Napi::ObjectWrap<Store> {
   Napi::Value Status_(const Napi::CallbackInfo& info);
   Napi::Value Revision(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
+  Napi::Value Copy(const Napi::CallbackInfo& info);
+ public:
+  // The copy worker is done (JS thread).
+  void copied() { copying_ = false; }
+
+ private:
 
   Napi::Promise enqueue(Napi::Env env, Job* job);
   void drain(Napi::Env env);
@@ -77,6 +83,7 @@ class Store : public Napi::ObjectWrap<Store> {
   size_t outBufLen_ = 0;
   napi_env napiEnv_ = nullptr;
   bool hooked_ = false;
+  bool copying_ = false;  // one copy() at a time; close() waits for it on the JS side
 };
 
 class Snapshot : public Napi::ObjectWrap<Snapshot> {

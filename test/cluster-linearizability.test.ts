@@ -7,12 +7,11 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { performance } from 'node:perf_hooks';
-import { isAxisError } from '../ts/errors/index.js';
 import { MemoryNetwork } from '../ts/transport/index.js';
 import { mulberry32, tempDirs } from './support/fixtures.js';
 import { startCluster } from './support/cluster.js';
-import { checkHistory, describeHistory, type KvInput, type KvOutput, type Operation } from './support/linearizability.js';
+import { checkHistory, describeHistory, type Operation } from './support/linearizability.js';
+import { runKvWorkload } from './support/kv-workload.js';
 
 const dir = tempDirs('lin');
 const one = process.env.AXIS_LIN_SEED;
@@ -27,7 +26,7 @@ describe('cluster histories are linearizable under message loss, isolation and p
       net.drop(0.05, seed);
       const c = await startCluster(3, dir, { transport: (o) => net.transport(o) });
       const ids = c.servers.map((s) => s!.member.id);
-      const ops: Operation[] = [];
+      let ops: Operation[] = [];
       let stop = false;
       try {
         await c.leader();
@@ -46,43 +45,11 @@ describe('cluster histories are linearizable under message loss, isolation and p
           net.heal();
         })();
         const clients = await Promise.all([0, 1, 2, 3].map(() => c.client({ timeoutMs: 2000, attemptTimeoutMs: 400 })));
-        let unique = 0;
-        const runs = clients.map(async (cl, clientId) => {
-          while (!stop) {
-            const key = `k${Math.floor(rand() * 3)}`;
-            const r = rand();
-            const input: KvInput =
-              r < 0.35 ? { op: 'get', key }
-                : r < 0.65 ? { op: 'put', key, value: `v${++unique}` }
-                  : r < 0.9 ? { op: 'cas', key, expect: rand() < 0.3 ? null : `v${Math.max(1, unique - Math.floor(rand() * 4))}`, value: `v${++unique}` }
-                    : { op: 'delete', key };
-            const call = performance.now();
-            let output: KvOutput;
-            try {
-              if (input.op === 'get') {
-                const kv = await cl.get(key);
-                output = { value: kv ? kv.value.toString() : null };
-              } else if (input.op === 'put') {
-                await cl.put(key, input.value);
-                output = { ok: true };
-              } else if (input.op === 'delete') {
-                output = { deleted: (await cl.delete(key)).deleted > 0 };
-              } else {
-                const compare = input.expect === null
-                  ? { key, target: 'version' as const, result: '=' as const, value: 0 }
-                  : { key, target: 'value' as const, result: '=' as const, value: input.expect };
-                output = { succeeded: (await cl.txn({ compare: [compare], success: [{ put: { key, value: input.value } }] })).succeeded };
-              }
-            } catch (err) {
-              if (!isAxisError(err)) throw err;
-              output = { unknown: true }; // it may still take effect later
-            }
-            ops.push({ clientId, call, return: performance.now(), input, output });
-          }
-        });
+        const work = runKvWorkload(clients, rand);
+        ops = work.ops;
         await new Promise((r) => setTimeout(r, RUN_MS));
         stop = true;
-        await Promise.all([...runs, faults]);
+        await Promise.all([work.stop(), faults]);
       } finally {
         stop = true;
         net.heal();

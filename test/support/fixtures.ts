@@ -18,3 +18,22 @@ export function tempDirs(prefix: string): () => Promise<string> {
     return d;
   };
 }
+
+/**
+ * Polls `f` every `everyMs` until it gives a value other than undefined, and returns it; throws
+ * after `ms` naming `what` (and the last error `f` threw, if any).
+ */
+export async function until<T>(what: string, ms: number, f: () => Promise<T | undefined> | T | undefined, everyMs = 50): Promise<T> {
+  const end = Date.now() + ms;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await f();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? ` (last: ${(last as Error).message})` : ''}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}

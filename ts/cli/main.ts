@@ -15,6 +15,7 @@ import { leaseCommand, parseLeaseId } from './lease.js';
 import { DEFAULT_ENDPOINTS, runLocalCluster, runServe } from './serve.js';
 import { electCommand, lockCommand } from './recipes.js';
 import { clusterConnectOptions, keysCommand } from './keys.js';
+import { memberCommand, moveLeaderCommand, snapshotCommand } from './cluster-ops.js';
 
 const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
@@ -28,6 +29,22 @@ cluster:
                               run one member (a JSON config file may give the same settings).
                               Without keys it listens on loopback only (AXIS_INSECURE_LISTEN
                               otherwise, unless --insecure-listen)
+
+        [--initial-cluster-state new|existing --cluster-id HEX]
+        [--snapshot-count 100000] [--snapshot-catchup-entries 5000]
+                              the Raft log keeps catch-up entries once it passes count + catch-up
+                              joining a running cluster: add the member first (axis member add)
+  member list                 every member: id, name, peer and client URLs, learner or not
+  member add NAME --peer-urls URL [--client-urls URL] [--learner]
+                              add a member (prints how to start it); a learner votes once promoted
+  member remove ID            remove a member (the leader hands over leadership first)
+  member promote ID           make a learner a voter, once it has caught up
+  member update ID [--peer-urls URL] [--client-urls URL]
+                              change a member's addresses
+  move-leader ID              hand leadership to another voter
+  snapshot save FILE          copy one member's store (--endpoints: exactly one) into FILE
+  snapshot restore FILE --data-dir DIR --name N --initial-cluster n1=URL,...
+                              seed member N of a new cluster from a saved snapshot
 
 keys (CURVE, for --peer-keys, --client-keys and --key-file):
   keys generate --out FILE [--server MEMBER_KEY_FILE]
@@ -103,6 +120,13 @@ export interface Flags {
   'key-file'?: string;
   out?: string;
   server?: string;
+  'initial-cluster-state'?: string;
+  'cluster-id'?: string;
+  'snapshot-count'?: string;
+  'snapshot-catchup-entries'?: string;
+  'peer-urls'?: string;
+  'client-urls'?: string;
+  learner?: boolean;
 }
 
 function kvJson(kv: KeyValue): object {
@@ -300,6 +324,13 @@ async function main(): Promise<number> {
       'key-file': { type: 'string' },
       out: { type: 'string' },
       server: { type: 'string' },
+      'initial-cluster-state': { type: 'string' },
+      'cluster-id': { type: 'string' },
+      'snapshot-count': { type: 'string' },
+      'snapshot-catchup-entries': { type: 'string' },
+      'peer-urls': { type: 'string' },
+      'client-urls': { type: 'string' },
+      learner: { type: 'boolean' },
     },
   });
   const flags = values as Flags;
@@ -313,6 +344,9 @@ async function main(): Promise<number> {
   }
   if (cmd === 'serve') return runServe(flags);
   if (cmd === 'keys') return keysCommand(args, flags, usage);
+  if (cmd === 'member') return memberCommand(args, flags, usage);
+  if (cmd === 'move-leader') return moveLeaderCommand(args, flags);
+  if (cmd === 'snapshot') return snapshotCommand(args, flags, usage);
   if (cmd === 'watch') return watchCommand(args, flags);
   if (cmd === 'lease') return leaseCommand(args, flags, usage);
   if (cmd === 'lock') return lockCommand(args, command, flags);

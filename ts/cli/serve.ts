@@ -30,6 +30,10 @@ export async function runServe(flags: Flags): Promise<number> {
   set('tickMs', flags['tick-ms'] === undefined ? undefined : Number(flags['tick-ms']));
   set('electionTicks', flags['election-ticks'] === undefined ? undefined : Number(flags['election-ticks']));
   set('durability', flags.durability as ConfigInput['durability']);
+  set('initialClusterState', flags['initial-cluster-state'] as ConfigInput['initialClusterState']);
+  if (flags['cluster-id'] !== undefined) (input as Record<string, unknown>).clusterId = flags['cluster-id'];
+  set('snapshotCount', flags['snapshot-count'] === undefined ? undefined : Number(flags['snapshot-count']));
+  set('snapshotCatchupEntries', flags['snapshot-catchup-entries'] === undefined ? undefined : Number(flags['snapshot-catchup-entries']));
   set('peerKeys', flags['peer-keys']);
   set('clientKeys', flags['client-keys']);
   set('insecureListen', flags['insecure-listen']);

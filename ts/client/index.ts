@@ -10,7 +10,7 @@
 import { Dealer } from 'zeromq';
 import { AxisError, ErrorCode } from '../errors/index.js';
 import {
-  API_VERSION, type PbReply, type PbRequest, type PbStatus, bytesOf, changesFromPb, decodeReply, deleteResultFromPb,
+  API_VERSION, type PbMember, type PbMemberList, type PbReply, type PbRequest, type PbStatus, bytesOf, changesFromPb, decodeReply, deleteResultFromPb,
   buf, encodeRequest, endToPb, eventsFromPb, joinFrame, kvFromPb, splitFrame, putResultFromPb, putToPb, rangeOptionsToPb, rangeResultFromPb,
   txnResultFromPb, txnToPb,
 } from '../proto/api.js';
@@ -26,6 +26,19 @@ import { type CurveKeys, curveKeys, type KeyFileContent, secureClient } from '..
 export { ClientWatch } from './watch.js';
 export { Election, Mutex, Session, type Held } from './concurrency.js';
 import { Mutex, Session, type Held } from './concurrency.js';
+
+export interface MemberListing {
+  clusterId: number;
+  members: { id: number; name: string; peerUrl: string; clientUrl: string; learner: boolean }[];
+  /** The member the request was about (added, removed, promoted, updated). */
+  member?: { id: number; name: string; peerUrl: string; clientUrl: string; learner: boolean };
+}
+
+function listing(r: PbMemberList | null | undefined): MemberListing {
+  // Field by field: protobufjs leaves defaults on the prototype.
+  const m = (x: PbMember) => ({ id: x.id, name: x.name, peerUrl: x.peerUrl, clientUrl: x.clientUrl, learner: x.learner ?? false });
+  return { clusterId: r?.clusterId ?? 0, members: (r?.members ?? []).map(m), ...(r?.member ? { member: m(r.member) } : {}) };
+}
 
 export interface ConnectOptions {
   /** Members' client endpoints, e.g. ['tcp://127.0.0.1:2379']. */
@@ -75,6 +88,9 @@ interface Waiting {
 }
 
 /** One member's connection: a DEALER, its replies matched to requests by id. */
+/** How long a member that did not answer is passed over by the round robin. */
+const QUIET_MS = 2000;
+
 class Connection implements WatchConnection {
   private socket: Dealer | undefined;
   private readonly waiting = new Map<number, Waiting>();
@@ -85,6 +101,8 @@ class Connection implements WatchConnection {
   private nextId = 1;
   private closed = false;
   memberId = 0;
+  /** Did not answer in time: skipped by the round robin until then (unless every member is). */
+  quietUntil = 0;
   /** The member turned this client's key away (the last time it was asked). */
   refusal: AxisError | undefined;
 
@@ -290,6 +308,7 @@ export class Client implements KV {
       if (left <= 0) break;
       try {
         const reply = await conn.request({ ...req, version: API_VERSION, id: 0 }, Math.min(this.attemptTimeout, left));
+        conn.quietUntil = 0;
         this.learn(conn, reply);
         if (reply.error) {
           const err = new AxisError(reply.error.code as ErrorCode, reply.error.message);
@@ -303,6 +322,8 @@ export class Client implements KV {
         if (!(err instanceof AxisError) || !RETRYABLE.has(err.code)) throw err;
         last = err;
         if (conn === this.leader) this.leader = undefined;
+        // No answer at all (a member down, or unreachable): let the others take the reads a while.
+        conn.quietUntil = Date.now() + QUIET_MS;
       }
       if (this.closed) throw new AxisError(ErrorCode.CLOSED, 'the client is closed');
       // Back off a little once every member has been tried (e.g. an election is under way).
@@ -313,6 +334,11 @@ export class Client implements KV {
 
   /** The next member, round robin: reads spread over the members, retries move on. */
   private pick(): Connection {
+    const now = Date.now();
+    for (let i = 0; i < this.conns.length; i++) {
+      const c = this.conns[this.next++ % this.conns.length]!;
+      if (c.quietUntil <= now) return c;
+    }
     return this.conns[this.next++ % this.conns.length]!;
   }
 
@@ -396,6 +422,50 @@ export class Client implements KV {
   async compact(revision: number, options?: CompactOptions): Promise<{ revision: number }> {
     const r = await this.write({ compact: { revision: checkCount(revision, 'revision'), physical: options?.physical ?? false } });
     return { revision: r.compact!.revision };
+  }
+
+  // ---- cluster operations ----
+
+  /** Every member: id, name, peer and client URLs, and whether it is a learner. */
+  async memberList(): Promise<MemberListing> {
+    return listing((await this.call({ memberList: {} }, false)).memberList);
+  }
+
+  /**
+   * Adds a member (a learner with `learner: true`: it votes only once promoted). Start it with
+   * `axis serve --initial-cluster-state existing --cluster-id <clusterId>` and the members' addresses.
+   */
+  async memberAdd(m: { name: string; peerUrl: string; clientUrl?: string; learner?: boolean }): Promise<MemberListing> {
+    return listing((await this.call({ memberAdd: { name: m.name, peerUrl: m.peerUrl, clientUrl: m.clientUrl ?? '', learner: m.learner ?? false } }, true)).memberAdd);
+  }
+
+  /** Removes member `id` (the leader hands leadership over first). */
+  async memberRemove(id: number): Promise<MemberListing> {
+    return listing((await this.call({ memberRemove: { id: checkCount(id, 'id') } }, true)).memberRemove);
+  }
+
+  /** Makes learner `id` a voter; AXIS_LEARNER_NOT_READY until it has caught up. */
+  async memberPromote(id: number): Promise<MemberListing> {
+    return listing((await this.call({ memberPromote: { id: checkCount(id, 'id') } }, true)).memberPromote);
+  }
+
+  /** Changes member `id`'s peer and/or client URL. */
+  async memberUpdate(id: number, urls: { peerUrl?: string; clientUrl?: string }): Promise<MemberListing> {
+    return listing((await this.call({ memberUpdate: { id: checkCount(id, 'id'), peerUrl: urls.peerUrl ?? '', clientUrl: urls.clientUrl ?? '' } }, true)).memberUpdate);
+  }
+
+  /** Hands leadership to voter `target`; the new leader's id. */
+  async moveLeader(target: number): Promise<number> {
+    return (await this.call({ moveLeader: { target: checkCount(target, 'target') } }, true)).moveLeader!.leader;
+  }
+
+  /**
+   * One chunk of a copy of the answering member's store: `id` 0 makes a new copy. Meant for a
+   * client with one endpoint (every chunk of a copy comes from the member that made it).
+   */
+  async snapshotRead(id: number, offset: number): Promise<{ id: number; size: number; offset: number; data: Buffer; index: number; term: number; revision: number }> {
+    const r = (await this.call({ snapshotRead: { id: checkCount(id, 'id'), offset: checkCount(offset, 'offset') } }, false)).snapshotRead!;
+    return { id: r.id, size: r.size, offset: r.offset, data: Buffer.from(r.data), index: r.index, term: r.term, revision: r.revision };
   }
 
   /**

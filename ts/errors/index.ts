@@ -36,6 +36,17 @@ export const ErrorCode = {
   CONF_CHANGE_PENDING: 'AXIS_CONF_CHANGE_PENDING',
   CONF_CHANGE_INVALID: 'AXIS_CONF_CHANGE_INVALID',
   CONF_CHANGE_MALFORMED: 'AXIS_CONF_CHANGE_MALFORMED',
+  // Membership and snapshots.
+  /** A member with that name, id or peer address is in the cluster already. */
+  MEMBER_EXISTS: 'AXIS_MEMBER_EXISTS',
+  /** No member with that id in the cluster. */
+  MEMBER_NOT_FOUND: 'AXIS_MEMBER_NOT_FOUND',
+  /** A learner asked to be promoted before it caught up with the leader. */
+  LEARNER_NOT_READY: 'AXIS_LEARNER_NOT_READY',
+  /** This member was removed from the cluster: it takes no part any more. */
+  MEMBER_REMOVED: 'AXIS_MEMBER_REMOVED',
+  /** A snapshot copy this member no longer holds (dropped after a minute unread). */
+  SNAPSHOT_GONE: 'AXIS_SNAPSHOT_GONE',
   // Cluster service and wire.
   /** A frame that does not decode, or a request of a kind this member does not know. */
   MALFORMED_REQUEST: 'AXIS_MALFORMED_REQUEST',

@@ -45,7 +45,7 @@ export interface PbWatchResponse {
   watchId: number; created?: boolean; events?: PbEvent[]; revision: number; canceled?: boolean; compactRevision?: number; cancelReason?: string;
 }
 export interface PbChanges { events?: PbEvent[]; more: boolean; next: number; revision: number }
-export interface PbMember { id: number; name: string; peerUrl: string; clientUrl: string }
+export interface PbMember { id: number; name: string; peerUrl: string; clientUrl: string; learner?: boolean }
 export interface PbStatus {
   member?: PbMember | null; members?: PbMember[]; leader: number; raftTerm: number; commitIndex: number; appliedIndex: number;
   role: string; revision: number; compactRevision: number; dbSize: number; dbSizeInUse: number; learner: boolean;
@@ -75,6 +75,19 @@ export interface PbRequest {
   leaseKeepAlive?: { id: number } | null;
   leaseTimeToLive?: { id: number; keys?: boolean } | null;
   leaseLeases?: object | null;
+  snapshotRead?: { id?: number; offset?: number } | null;
+  memberList?: object | null;
+  memberAdd?: { name: string; peerUrl: string; clientUrl?: string; learner?: boolean } | null;
+  memberRemove?: { id: number } | null;
+  memberPromote?: { id: number } | null;
+  memberUpdate?: { id: number; peerUrl?: string; clientUrl?: string } | null;
+  moveLeader?: { target: number } | null;
+}
+
+export interface PbMemberList {
+  members?: PbMember[];
+  clusterId?: number;
+  member?: PbMember | null;
 }
 
 export interface PbReply {
@@ -97,10 +110,18 @@ export interface PbReply {
   leaseKeepAlive?: { id: number; ttl: number } | null;
   leaseTimeToLive?: { id: number; ttl: number; remaining: number; keys?: Uint8Array[] } | null;
   leaseLeases?: { ids?: number[] } | null;
+  snapshotRead?: { id: number; size: number; offset: number; data: Uint8Array; index: number; term: number; revision: number } | null;
+  memberList?: PbMemberList | null;
+  memberAdd?: PbMemberList | null;
+  memberRemove?: PbMemberList | null;
+  memberPromote?: PbMemberList | null;
+  memberUpdate?: PbMemberList | null;
+  moveLeader?: { leader: number } | null;
 }
 
 export const REQUEST_BODIES = ['get', 'range', 'put', 'deleteRange', 'txn', 'compact', 'history', 'changes', 'status', 'watchCreate', 'watchCancel', 'watchProgress',
-  'leaseGrant', 'leaseRevoke', 'leaseKeepAlive', 'leaseTimeToLive', 'leaseLeases'] as const;
+  'leaseGrant', 'leaseRevoke', 'leaseKeepAlive', 'leaseTimeToLive', 'leaseLeases', 'snapshotRead',
+  'memberList', 'memberAdd', 'memberRemove', 'memberPromote', 'memberUpdate', 'moveLeader'] as const;
 export type RequestBody = (typeof REQUEST_BODIES)[number];
 
 // ---- frames ------------------------------------------------------------------------------------

@@ -86,8 +86,8 @@ export class DurableStorage implements LogStorage {
   }
 
   /**
-   * Persists a Ready, all or nothing in one durable commit: a snapshot (replacing the log when
-   * newer than the stored one), then entries (replacing any conflicting suffix), and the hard state.
+   * Persists a Ready, all or nothing in one durable commit: a snapshot (replacing the log unless
+   * older than the stored one), then entries (replacing any conflicting suffix), and the hard state.
    */
   persist(p: { hardState?: HardState | undefined; snapshot?: Snapshot | undefined; entries?: readonly Entry[] | undefined; lazy?: boolean }): Promise<void> {
     const s = p.snapshot;
@@ -108,7 +108,7 @@ export class DurableStorage implements LogStorage {
     return this.persist({ entries });
   }
 
-  /** Replaces the whole log with a snapshot (ignored unless newer than the stored one). */
+  /** Replaces the whole log with a snapshot (ignored if older than the stored one). */
   applySnapshot(s: Snapshot): Promise<void> {
     return this.persist({ snapshot: s });
   }

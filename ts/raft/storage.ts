@@ -101,9 +101,9 @@ export class MemoryStorage implements LogStorage {
     this.hardState = { ...hs };
   }
 
-  /** Replaces the whole log with a snapshot (a follower installing one). */
+  /** Replaces the whole log with a snapshot (a follower installing one); one older than ours is ignored. */
   applySnapshot(s: Snapshot): void {
-    if (s.meta.index <= this.snap.meta.index) return; // older than what we have
+    if (s.meta.index < this.snap.meta.index) return; // older than what we have
     this.snap = s;
     this.appliedConfState = undefined;
     this.ents = [{ term: s.meta.term, index: s.meta.index, type: 0, data: new Uint8Array() }];

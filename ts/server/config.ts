@@ -29,6 +29,13 @@ export interface MemberConfig {
   durability: 'sync' | 'nosync';
   /** How often the leader persists long leases' remaining TTL through Raft (default 5 min, etcd's). */
   leaseCheckpointIntervalMs: number;
+  /** 'new' (default): the initial cluster is born with this member; 'existing': it joins a running cluster (added first with `axis member add`). */
+  initialClusterState: 'new' | 'existing';
+  /** The cluster's id: derived from the initial cluster when new; given (`--cluster-id`, hex, as `axis member add` prints it) when joining. */
+  clusterId?: number;
+  /** Raft log compaction: once the log holds more than snapshotCount + snapshotCatchupEntries entries, all but the last snapshotCatchupEntries go (etcd's 100,000 and 5,000). */
+  snapshotCount: number;
+  snapshotCatchupEntries: number;
   /** The cluster's shared peer key pair (`--peer-keys FILE`): CURVE between members. */
   peerKeys?: CurveKeys;
   /** The client endpoint's key pair and the client keys it admits (`--client-keys FILE`). */
@@ -161,10 +168,27 @@ export function resolveConfig(input: ConfigInput): MemberConfig {
     requestTimeoutMs: positive(input.requestTimeoutMs, 'request timeout', 7000),
     durability,
     leaseCheckpointIntervalMs: positive(input.leaseCheckpointIntervalMs, 'lease checkpoint interval', 5 * 60 * 1000),
+    ...clusterState(input),
+    snapshotCount: positive(input.snapshotCount, 'snapshot count', 100_000),
+    snapshotCatchupEntries: positive(input.snapshotCatchupEntries, 'snapshot catch-up entries', 5_000),
     ...(peerKeys ? { peerKeys } : {}),
     ...(clientKeys ? { clientKeys } : {}),
     insecureListen,
   };
+}
+
+/** `--initial-cluster-state` and, when joining, the `--cluster-id` to join. */
+function clusterState(input: ConfigInput): { initialClusterState: 'new' | 'existing'; clusterId?: number } {
+  const state = input.initialClusterState ?? 'new';
+  if (state !== 'new' && state !== 'existing') throw bad(`initial cluster state must be 'new' or 'existing'`);
+  const raw = input.clusterId as unknown;
+  if (state === 'new') {
+    if (raw !== undefined) throw bad('--cluster-id is for a member joining an existing cluster (--initial-cluster-state existing)');
+    return { initialClusterState: state };
+  }
+  const id = typeof raw === 'string' && /^[0-9a-fA-F]{1,13}$/.test(raw) ? parseInt(raw, 16) : typeof raw === 'number' ? raw : NaN;
+  if (!Number.isSafeInteger(id) || id <= 0) throw bad('a member joining an existing cluster needs --cluster-id (hex, as `axis member add` prints it)');
+  return { initialClusterState: state, clusterId: id };
 }
 
 /** Reads a JSON config file ({"name": ..., "dataDir": ..., "initialCluster": {...}, ...}). */

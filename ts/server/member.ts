@@ -8,19 +8,41 @@
  * answers a retry with the first answer. So a proposal that may have been lost (a dropped forward,
  * a leader change) is simply proposed again until it is applied or its deadline passes.
  */
+import fs from 'node:fs/promises';
+import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { AxisError, ErrorCode, isAxisError } from '../errors/index.js';
 import { Raft } from '../raft/raft.js';
-import { DurableStorage, decodeConfState, encodeConfState } from '../raft/durable-storage.js';
+import { DurableStorage, decodeConfState } from '../raft/durable-storage.js';
 import type { LogStorage } from '../raft/storage.js';
 import { decodeConfChange } from '../raft/confchange.js';
-import { type ConfState, type Entry, EntryType, type Message, type NodeId, type Ready, Role, emptyConfState } from '../raft/types.js';
+import { type ConfChange, type ConfState, type Entry, EntryType, type Message, MessageType, type NodeId, type Ready, Role, emptyConfState, message } from '../raft/types.js';
 import { Decoder, Encoder, LESSOR_DEFAULTS, Lessor, leaseEffect, open, type ApplyEntry, type PreparedWrite, type Store } from '../storage/index.js';
 import type { Transport, TransportOptions } from '../transport/types.js';
-import { type MemberConfig, type MemberInfo, clusterIdOf, memberId, members } from './config.js';
+import { type MemberConfig, checkEndpoint, clusterIdOf, memberId } from './config.js';
+import { connect } from '../client/index.js';
 import { decodeEntry, encodeEntry } from './entry.js';
+import { type MemberRecord, REMOVED_NOTICE, decodeContext, decodeMembership, encodeContext, encodeMembership, isRemovedNotice } from './membership.js';
+import { type ChunkReader, type CopyInfo, SnapshotSource, decodeTicket, encodeTicket, installCopy, pullCopy, snapshotRoot } from './snapshot.js';
 
 export type TransportFactory = (options: TransportOptions) => Transport;
+
+/** A follower sent a snapshot ticket that has not installed it by then: Raft may send another. */
+const SNAPSHOT_TIMEOUT_MS = 120_000;
+
+/** Pulls snapshot chunks from another member's client port. */
+const clientFetcher: SnapshotFetcher = (clientUrl) => {
+  const client = connect({ endpoints: [clientUrl], timeoutMs: 30_000 });
+  return {
+    read: async (id, offset) => {
+      const r = await (await client).snapshotRead(id, offset);
+      return { size: r.size, data: r.data };
+    },
+    close: async () => {
+      await (await client.catch(() => undefined))?.close();
+    },
+  };
+};
 
 interface Proposal {
   key: string;
@@ -58,17 +80,35 @@ export interface MemberStatus {
   commitIndex: number;
   appliedIndex: number;
   learner: boolean;
-  members: MemberInfo[];
+  members: (MemberRecord & { learner: boolean })[];
 }
 
 function log(line: string): void {
   process.stderr.write(`axis: ${line}\n`);
 }
 
+/** How a follower pulls a snapshot copy from the member at `clientUrl` (the client protocol, by default). */
+export type SnapshotFetcher = (clientUrl: string) => { read: ChunkReader; close(): Promise<void> };
+
 export class Member {
   readonly id: NodeId;
   readonly clusterId: number;
-  readonly info: MemberInfo[];
+  /** Every member's name and addresses, as of the last applied membership. */
+  private readonly members = new Map<NodeId, MemberRecord>();
+  /** Conf changes proposed here, by the index of their entry: resolved once applied. */
+  private readonly confWaiters = new Map<number, { resolve(): void; reject(e: Error): void }>();
+  /** The membership at each index a compaction may pick (the latest applied first known). */
+  private confHistory: { index: number; conf: ConfState }[] = [];
+  /** Copies of the store this member serves: to followers that need a snapshot, to `axis snapshot save`. */
+  snapshots!: SnapshotSource;
+  /** A snapshot being pulled, and one pulled and handed to Raft, waiting to be installed. */
+  private pulling = false;
+  private pulled: { dir: string; index: number } | undefined;
+  /** Followers a snapshot ticket was sent to, and when: Raft is told it failed if they never answer. */
+  private readonly ticketsOut = new Map<NodeId, { index: number; at: number }>();
+  private readonly storeListeners: (() => void)[] = [];
+  /** How followers pull snapshots (tests may stand in for the network). */
+  fetcher: SnapshotFetcher | undefined;
   private raft!: Raft;
   private storage!: DurableStorage;
   private transport!: Transport;
@@ -101,13 +141,16 @@ export class Member {
 
   private constructor(
     readonly config: MemberConfig,
-    readonly store: Store,
+    public store: Store,
   ) {
     this.id = memberId(config.name);
-    this.clusterId = clusterIdOf(config.initialCluster);
-    this.info = members(config);
+    this.clusterId = config.clusterId ?? clusterIdOf(config.initialCluster);
+    for (const [name, peerUrl] of config.initialCluster) {
+      const id = memberId(name);
+      this.members.set(id, { id, name, peerUrl, clientUrl: id === this.id ? config.clientListen : '' });
+    }
     this.localClient = Math.floor(Math.random() * 2 ** 52) + 1;
-    this.lessor = new Lessor(() => store.storedLeases(), (w) => this.proposeWrite(w, { asLeader: true }), { ...this.leaseOptions, clock: () => performance.now() });
+    this.lessor = new Lessor(() => this.store.storedLeases(), (w) => this.proposeWrite(w, { asLeader: true }), { ...this.leaseOptions, clock: () => performance.now() });
   }
 
   /** Opens the data directory (bootstrapping a new member's log) and starts taking part. */
@@ -127,31 +170,40 @@ export class Member {
   }
 
   private async init(transportFactory: TransportFactory): Promise<void> {
-    this.storage = new DurableStorage(this.store.raftLog());
-    if (this.storage.lastIndex() === 0) {
+    // Copies served or pulled before a restart are of no use now.
+    await fs.rm(snapshotRoot(this.config.dataDir), { recursive: true, force: true });
+    this.snapshots = new SnapshotSource(snapshotRoot(this.config.dataDir), () => this.store);
+    if (this.store.raftLog().state().lastIndex === 0 && this.config.initialClusterState === 'new') {
       // A new member of a new cluster: every initial member writes the same first snapshot, so the
-      // logs agree from index 1 on (the membership at the cluster's birth).
-      const voters = this.info.map((m) => m.id);
+      // logs agree from index 1 on (the membership at the cluster's birth). A member joining an
+      // existing cluster starts empty: the leader sends it a snapshot.
+      const voters = [...this.members.keys()];
       const confState: ConfState = { ...emptyConfState(), voters };
-      await this.storage.applySnapshot({ meta: { index: 1, term: 1, confState }, data: new Uint8Array() });
+      const members = this.memberList().map((m) => ({ ...m, clientUrl: '' })); // the same bytes on every member
+      await this.store.raftLog().persist({ snapshot: { index: 1, term: 1, confState: encodeMembership({ conf: confState, members }) } });
     }
+    this.storage = new DurableStorage(this.store.raftLog());
     const applied = this.store.applied();
     this.applied = applied.index;
     this.durableHs = this.storage.initialState().hardState;
     // Raft starts from what the store has applied: the membership as of that index is the last one
     // applied (kept with the applied index) or, if none was, the snapshot's. So a restart does not
     // re-read the log, however long.
-    const storage = this.storage;
-    const snapIndex = storage.snapshot().meta.index;
+    const snapIndex = this.storage.snapshot().meta.index;
     const startAt = Math.max(applied.index, snapIndex);
-    const confState = applied.conf && applied.index > snapIndex ? decodeConfState(applied.conf) : storage.initialState().confState;
+    this.applied = startAt;
+    const confBytes = applied.conf && applied.index > snapIndex ? applied.conf : this.store.raftLog().state().snapshot.confState;
+    const confState = decodeConfState(confBytes);
+    this.adoptMembers(confBytes);
+    this.confHistory = [{ index: startAt, conf: confState }];
+    // Through `this.storage`, which a snapshot install replaces.
     const start: LogStorage = {
-      initialState: () => ({ hardState: storage.initialState().hardState, confState }),
-      entries: (lo, hi, max) => storage.entries(lo, hi, max),
-      term: (i) => storage.term(i),
-      firstIndex: () => storage.firstIndex(),
-      lastIndex: () => storage.lastIndex(),
-      snapshot: () => storage.snapshot(),
+      initialState: () => ({ hardState: this.storage.initialState().hardState, confState }),
+      entries: (lo, hi, max) => this.storage.entries(lo, hi, max),
+      term: (i) => this.storage.term(i),
+      firstIndex: () => this.storage.firstIndex(),
+      lastIndex: () => this.storage.lastIndex(),
+      snapshot: () => this.storage.snapshot(),
     };
     this.raft = new Raft({
       id: this.id,
@@ -169,7 +221,7 @@ export class Member {
       maxSnapshotChunk: 1024 * 1024,
     });
     const peers = new Map<NodeId, string>();
-    for (const m of this.info) if (m.id !== this.id) peers.set(m.id, m.peerUrl);
+    for (const m of this.members.values()) if (m.id !== this.id) peers.set(m.id, m.peerUrl);
     this.transport = transportFactory({
       id: this.id,
       clusterId: this.clusterId,
@@ -184,7 +236,7 @@ export class Member {
     });
     await this.transport.start();
     this.timer = setInterval(() => this.tick(), this.config.tickMs);
-    if (this.info.length === 1) this.raft.campaign();
+    if (this.members.size === 1 && this.config.initialClusterState === 'new' && this.raft.tracker.config.voters.has(this.id)) this.raft.campaign();
     this.schedule();
   }
 
@@ -246,8 +298,25 @@ export class Member {
       commitIndex: hs.commit,
       appliedIndex: this.applied,
       learner: this.raft.isLearner,
-      members: this.info,
+      members: this.memberList().map((m) => ({ ...m, learner: this.raft.tracker.config.learners.has(m.id) })),
     };
+  }
+
+  private memberList(): MemberRecord[] {
+    return [...this.members.values()].sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  /** Takes the member records kept with an applied membership (a store written before they were kept has none). */
+  private adoptMembers(conf: Uint8Array): void {
+    const { members } = decodeMembership(conf);
+    if (!members) return;
+    this.members.clear();
+    for (const m of members) this.members.set(m.id, m);
+  }
+
+  /** Called after this member's store was replaced by a snapshot from another member. */
+  onStoreReplaced(f: () => void): void {
+    this.storeListeners.push(f);
   }
 
   get leaderId(): NodeId {
@@ -268,6 +337,7 @@ export class Member {
     this.stopped = true;
     clearInterval(this.timer);
     this.lessor.close();
+    await this.snapshots.close();
     const err = this.unavailable();
     for (const p of this.proposals.values()) p.reject(err);
     this.proposals.clear();
@@ -313,6 +383,22 @@ export class Member {
   private receive(ms: Message[]): void {
     if (this.halted) return;
     for (const m of ms) {
+      if (this.removedIds.has(m.from)) {
+        this.tellRemoved(m.from);
+        continue;
+      }
+      if (m.type === MessageType.Snap && m.snapshot && m.snapshot.data.length > 0) {
+        if (isRemovedNotice(m.snapshot.data)) {
+          if (this.members.has(m.from)) {
+            log(`member ${this.config.name}: ${this.members.get(m.from)!.name} says this member was removed from the cluster: it stops`);
+            this.die(new AxisError(ErrorCode.MEMBER_REMOVED, `member ${this.config.name} was removed from the cluster`));
+            return;
+          }
+          continue;
+        }
+        this.pullSnapshot(m);
+        continue;
+      }
       try {
         this.raft.step(m);
       } catch (err) {
@@ -327,6 +413,8 @@ export class Member {
   private tick(): void {
     if (this.halted) return;
     this.raft.tick();
+    if (this.ticketsOut.size > 0) this.checkTickets();
+    this.publishSelf();
     const now = Date.now();
     const retryAfter = this.config.tickMs * this.config.electionTicks;
     for (const p of this.proposals.values()) {
@@ -407,7 +495,7 @@ export class Member {
     this.earlyQueued = true;
     setImmediate(() => {
       this.earlyQueued = false;
-      if (this.busy && !this.halted) this.transport.send(this.raft.takeMessages());
+      if (this.busy && !this.halted) this.send(this.raft.takeMessages());
     });
   }
 
@@ -438,12 +526,9 @@ export class Member {
       if (changed && this.leader !== 0) for (const p of this.proposals.values()) this.tryPropose(p);
       this.leadLeases(rd.softState.role === Role.Leader);
     }
-    if (rd.snapshot && rd.snapshot.meta.index > 1) {
-      // Members never compact their logs yet, so no leader sends a snapshot of state.
-      throw new AxisError(ErrorCode.INTERNAL, `received a snapshot at index ${rd.snapshot.meta.index}; installing state snapshots is not supported by this version`);
-    }
     // The leader may send its appends while it writes its own copy (Raft §10.2.1).
-    this.transport.send(rd.messages);
+    this.send(rd.messages);
+    if (rd.snapshot) await this.installSnapshot(rd);
     // Only the commit index moved: nothing Raft relies on must be durable yet (a lost commit index
     // is learned again), and the applied entries that ride along are rebuilt from the log after an
     // OS crash. Such commits need one fdatasync instead of two.
@@ -456,7 +541,7 @@ export class Member {
     // Committed entries go down in the same turn, so the same group commit carries them.
     const applying = rd.committedEntries.length > 0 ? this.apply(rd.committedEntries) : undefined;
     if (persisting) await persisting;
-    this.transport.send(rd.messagesAfterPersist);
+    this.send(rd.messagesAfterPersist);
     if (applying) await applying;
     for (const rs of rd.readStates) {
       const round = this.rounds.get(Buffer.from(rs.requestId).toString());
@@ -527,11 +612,15 @@ export class Member {
     const batch: ApplyEntry[] = [];
     const keys: (string | undefined)[] = [];
     const bodies: (Uint8Array | undefined)[] = [];
+    const confApplied: { index: number; cc: ConfChange; conf: ConfState }[] = [];
     for (const e of entries) {
       if (e.index <= this.applied) continue; // Raft starts at the applied index: not expected
-      const cs = e.type === EntryType.ConfChange ? this.raft.applyConfChange(decodeConfChange(e.data)) : undefined;
-      if (cs) {
-        batch.push({ index: e.index, term: e.term, conf: encodeConfState(cs) });
+      if (e.type === EntryType.ConfChange) {
+        const cc = decodeConfChange(e.data);
+        const cs = this.raft.applyConfChange(cc);
+        this.changeMembers(cc);
+        confApplied.push({ index: e.index, cc, conf: cs });
+        batch.push({ index: e.index, term: e.term, conf: encodeMembership({ conf: cs, members: this.memberList() }) });
         keys.push(undefined);
         bodies.push(undefined);
       } else if (e.data.length === 0) {
@@ -548,6 +637,13 @@ export class Member {
     if (batch.length === 0) return;
     const results = await this.store.apply(batch);
     this.applied = batch[batch.length - 1]!.index;
+    for (const c of confApplied) {
+      this.confHistory.push({ index: c.index, conf: c.conf });
+      this.confWaiters.get(c.index)?.resolve();
+      this.confWaiters.delete(c.index);
+    }
+    if (confApplied.length > 0) this.peersChanged();
+    await this.maybeCompact();
     for (let i = 0; i < keys.length; i++) {
       const key = keys[i];
       if (key === undefined) continue;
@@ -558,6 +654,325 @@ export class Member {
       this.proposals.delete(key);
       p.resolve(results[i]!);
     }
+  }
+
+
+  // ---- membership ----------------------------------------------------------------------------
+
+  /** Every member with its addresses and whether it is a learner. */
+  memberListing(): (MemberRecord & { learner: boolean })[] {
+    return this.status().members;
+  }
+
+  private requireLeader(what: string): void {
+    if (this.raft.role !== Role.Leader) throw new AxisError(ErrorCode.NOT_LEADER, `${what} is the leader's to do`);
+  }
+
+  /** Proposes a membership change here (the leader) and resolves once this member applied it. */
+  private async changeConf(cc: ConfChange): Promise<void> {
+    this.requireLeader('a membership change');
+    // One change at a time: a new leader may still be applying the last one.
+    const deadline = Date.now() + this.config.requestTimeoutMs;
+    for (;;) {
+      try {
+        this.raft.proposeConfChange(cc);
+        break;
+      } catch (err) {
+        if (!isAxisError(err, ErrorCode.CONF_CHANGE_PENDING) || Date.now() > deadline) throw err;
+        await new Promise((r) => setTimeout(r, this.config.tickMs));
+        this.requireLeader('a membership change');
+      }
+    }
+    // The leader appends a proposal at once: the change is its last entry.
+    const index = this.raft.log.lastIndex();
+    this.schedule();
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.confWaiters.delete(index);
+        reject(new AxisError(ErrorCode.TIMEOUT, 'the membership change was not applied in time (it may still be)'));
+      }, this.config.requestTimeoutMs);
+      this.confWaiters.set(index, {
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      });
+    });
+    // Another leader's entry may have taken that index: the caller checks what was applied.
+    if (this.raft.log.term(index) !== this.raft.term) throw new AxisError(ErrorCode.UNAVAILABLE, 'leadership changed before the membership change was applied; try again');
+  }
+
+  /** Adds a member (a learner, or a voter) by name and addresses; its id derives from its name. */
+  async addMember(m: { name: string; peerUrl: string; clientUrl?: string; learner?: boolean }): Promise<MemberRecord> {
+    if (typeof m.name !== 'string' || !/^[A-Za-z0-9_.-]{1,64}$/.test(m.name)) {
+      throw new AxisError(ErrorCode.INVALID_ARGUMENT, 'a member name is 1-64 letters, digits, _ . or -');
+    }
+    const peerUrl = checkEndpoint(m.peerUrl, 'the peer URL');
+    const clientUrl = m.clientUrl ? checkEndpoint(m.clientUrl, 'the client URL') : '';
+    const id = memberId(m.name);
+    this.requireLeader('adding a member');
+    const same = [...this.members.values()].find((x) => x.id === id || x.name === m.name || x.peerUrl === peerUrl);
+    if (same || this.raft.tracker.progress.has(id)) {
+      throw new AxisError(ErrorCode.MEMBER_EXISTS, `member ${same?.name ?? id} (${same?.peerUrl ?? 'in the configuration'}) has that name, id or peer URL`);
+    }
+    const rec: MemberRecord = { id, name: m.name, peerUrl, clientUrl };
+    await this.changeConf({ transition: 'auto', changes: [{ type: m.learner ? 'addLearner' : 'addNode', nodeId: id }], context: encodeContext(rec) });
+    log(`member ${this.config.name}: added ${m.learner ? 'learner' : 'voter'} ${m.name} (${id.toString(16)}) at ${peerUrl}`);
+    return rec;
+  }
+
+  /** Removes a member. The leader removing itself hands leadership over first (the new leader removes it). */
+  async removeMember(id: NodeId): Promise<MemberRecord> {
+    const rec = this.members.get(id);
+    if (!rec && !this.raft.tracker.progress.has(id)) throw new AxisError(ErrorCode.MEMBER_NOT_FOUND, `no member ${id.toString(16)}`);
+    this.requireLeader('removing a member');
+    if (id === this.id) {
+      await this.handOff();
+      throw new AxisError(ErrorCode.NOT_LEADER, 'the leader handed over leadership before its removal: ask the new leader');
+    }
+    await this.changeConf({ transition: 'auto', changes: [{ type: 'removeNode', nodeId: id }] });
+    log(`member ${this.config.name}: removed ${rec?.name ?? id} (${id.toString(16)})`);
+    return rec ?? { id, name: '', peerUrl: '', clientUrl: '' };
+  }
+
+  /** Makes a learner a voter, once it has caught up (AXIS_LEARNER_NOT_READY before). */
+  async promoteMember(id: NodeId): Promise<MemberRecord> {
+    const rec = this.members.get(id);
+    this.requireLeader('promoting a learner');
+    const cfg = this.raft.tracker.config;
+    if (!cfg.learners.has(id)) {
+      if (cfg.voters.has(id)) throw new AxisError(ErrorCode.CONF_CHANGE_INVALID, `member ${rec?.name ?? id} is a voter already`);
+      throw new AxisError(ErrorCode.MEMBER_NOT_FOUND, `no learner ${id.toString(16)}`);
+    }
+    // etcd's rule: the learner holds at least 90% of the leader's log.
+    const pr = this.raft.tracker.progress.get(id)!;
+    const last = this.raft.log.lastIndex();
+    if (pr.match < last * 0.9 || !pr.recentActive) {
+      throw new AxisError(ErrorCode.LEARNER_NOT_READY, `learner ${rec?.name ?? id} has ${pr.match} of ${last} entries; promote it once it has caught up`);
+    }
+    await this.changeConf({ transition: 'auto', changes: [{ type: 'addNode', nodeId: id }], ...(rec ? { context: encodeContext(rec) } : {}) });
+    log(`member ${this.config.name}: promoted ${rec?.name ?? id} to voter`);
+    return rec ?? { id, name: '', peerUrl: '', clientUrl: '' };
+  }
+
+  /** Changes a member's addresses (its role stays). */
+  async updateMember(id: NodeId, urls: { peerUrl?: string; clientUrl?: string }): Promise<MemberRecord> {
+    const rec = this.members.get(id);
+    if (!rec) throw new AxisError(ErrorCode.MEMBER_NOT_FOUND, `no member ${id.toString(16)}`);
+    const next: MemberRecord = {
+      ...rec,
+      ...(urls.peerUrl ? { peerUrl: checkEndpoint(urls.peerUrl, 'the peer URL') } : {}),
+      ...(urls.clientUrl ? { clientUrl: checkEndpoint(urls.clientUrl, 'the client URL') } : {}),
+    };
+    if ([...this.members.values()].some((x) => x.id !== id && x.peerUrl === next.peerUrl)) {
+      throw new AxisError(ErrorCode.MEMBER_EXISTS, `another member has peer URL ${next.peerUrl}`);
+    }
+    const type = this.raft.tracker.config.learners.has(id) ? 'addLearner' : 'addNode';
+    await this.changeConf({ transition: 'auto', changes: [{ type, nodeId: id }], context: encodeContext(next) });
+    return next;
+  }
+
+  /** Hands leadership to voter `target`; resolves with the leader once it changed. */
+  async moveLeader(target: NodeId): Promise<NodeId> {
+    this.requireLeader('moving leadership');
+    if (target === this.id) return this.id;
+    if (!this.raft.tracker.config.voters.has(target)) throw new AxisError(ErrorCode.MEMBER_NOT_FOUND, `${target.toString(16)} is not a voting member`);
+    this.raft.transferLeader(target);
+    this.schedule();
+    const until = Date.now() + 2 * this.electionTimeoutMs;
+    while (Date.now() < until && this.raft.lead !== target && !this.halted) await new Promise((r) => setTimeout(r, this.config.tickMs / 2));
+    if (this.raft.lead !== target) throw new AxisError(ErrorCode.TIMEOUT, `${target.toString(16)} did not take over in time`);
+    return target;
+  }
+
+  /** What an applied conf change does to the member records (its context names the member). */
+  private changeMembers(cc: ConfChange): void {
+    const ctx = decodeContext(cc.context);
+    for (const ch of cc.changes) {
+      if (ch.type === 'removeNode' && ch.nodeId !== this.id) this.removedIds.set(ch.nodeId, 0);
+      else this.removedIds.delete(ch.nodeId);
+      if (ch.type === 'removeNode') this.members.delete(ch.nodeId);
+      else if (ctx && ctx.id === ch.nodeId) this.members.set(ch.nodeId, ctx);
+      else if (!this.members.has(ch.nodeId)) this.members.set(ch.nodeId, { id: ch.nodeId, name: ch.nodeId.toString(16), peerUrl: '', clientUrl: '' });
+    }
+    if (cc.changes.some((ch) => ch.type === 'removeNode' && ch.nodeId === this.id)) this.removedSelf = true;
+  }
+
+  private removedSelf = false;
+  /** Members this one saw removed, and when each was last told so. */
+  private readonly removedIds = new Map<NodeId, number>();
+
+  private tellRemoved(id: NodeId): void {
+    const now = Date.now();
+    if (now - (this.removedIds.get(id) ?? 0) < 1000) return;
+    this.removedIds.set(id, now);
+    this.transport.send([message({ type: MessageType.Snap, from: this.id, to: id, term: this.raft.term, snapshot: { meta: { index: 0, term: 0, confState: emptyConfState() }, data: REMOVED_NOTICE } })]);
+  }
+  private readonly peerUrls = new Map<NodeId, string>();
+
+  /** The transport follows the member records; a member removed from the cluster stops. */
+  private peersChanged(): void {
+    for (const m of this.members.values()) {
+      if (m.id === this.id || !m.peerUrl || this.peerUrls.get(m.id) === m.peerUrl) continue;
+      this.transport.addPeer(m.id, m.peerUrl);
+      this.peerUrls.set(m.id, m.peerUrl);
+    }
+    // A removed member stays reachable: it is told it was removed when it next speaks (tellRemoved).
+    for (const id of [...this.peerUrls.keys()]) {
+      if (this.members.has(id) || this.removedIds.has(id)) continue;
+      this.transport.removePeer(id);
+      this.peerUrls.delete(id);
+    }
+    if (this.removedSelf) {
+      log(`member ${this.config.name} was removed from the cluster: it stops`);
+      this.die(new AxisError(ErrorCode.MEMBER_REMOVED, `member ${this.config.name} was removed from the cluster`));
+    }
+  }
+
+  private lastPublish = 0;
+
+  /**
+   * An initial member's client address is its own to know: until the membership records it, the
+   * member proposes an update of its own record (as etcd members publish their attributes), every
+   * few seconds while it has not been applied.
+   */
+  private publishSelf(): void {
+    const rec = this.members.get(this.id);
+    const now = Date.now();
+    if (!rec || rec.clientUrl === this.config.clientListen || this.raft.lead === 0 || now - this.lastPublish < 2000) return;
+    const cfg = this.raft.tracker.config;
+    if (cfg.voters.isJoint() || (!cfg.voters.has(this.id) && !cfg.learners.has(this.id))) return;
+    this.lastPublish = now;
+    // Not written down yet (the record here is what was applied): say it again until it is.
+    const type = cfg.learners.has(this.id) ? 'addLearner' : 'addNode';
+    try {
+      this.raft.proposeConfChange({ transition: 'auto', changes: [{ type, nodeId: this.id }], context: encodeContext({ ...rec, clientUrl: this.config.clientListen }) });
+      this.schedule();
+    } catch (err) {
+      if (!isAxisError(err)) throw err; // a change is pending, or no leader: later
+    }
+  }
+
+  // ---- snapshots and log compaction -----------------------------------------------------------
+
+  /** Raft's snapshot messages go out as tickets: the follower pulls a copy of the store. */
+  private send(ms: Message[]): void {
+    if (ms.some((m) => m.type === MessageType.Snap)) {
+      for (const m of ms) if (m.type === MessageType.Snap) this.sendTicket(m);
+      ms = ms.filter((m) => m.type !== MessageType.Snap);
+    }
+    this.transport.send(ms);
+  }
+
+  private sendTicket(m: Message): void {
+    const term = this.raft.term;
+    const to = m.to;
+    this.ticketsOut.set(to, { index: 0, at: Date.now() });
+    // A copy made for one follower serves others that need one soon after, if it reaches where
+    // this leader's log now starts (and past what the follower has), and if the follower is in its
+    // membership (Raft refuses a snapshot of a configuration without itself).
+    const minIndex = Math.max(this.storage.firstIndex() - 1, (this.raft.tracker.progress.get(to)?.match ?? 0) + 1);
+    const fits = (c: CopyInfo) => {
+      const cs = decodeMembership(c.conf).conf;
+      return c.index >= minIndex && [cs.voters, cs.votersOutgoing, cs.learners, cs.learnersNext].some((ids) => ids.includes(to));
+    };
+    this.snapshots.latest(10 * this.electionTimeoutMs, fits).then(
+      (c) => {
+        if (this.halted || this.raft.term !== term || this.raft.role !== Role.Leader) return;
+        this.ticketsOut.set(to, { index: c.index, at: Date.now() });
+        log(`member ${this.config.name}: sending a snapshot at index ${c.index} (${c.size} bytes) to ${to.toString(16)}`);
+        const { chunk: _chunk, ...rest } = m;
+        const meta = { index: c.index, term: c.term, confState: decodeMembership(c.conf).conf };
+        this.transport.send([{ ...rest, snapshot: { meta, data: encodeTicket({ clientUrl: this.config.clientListen, id: c.id, size: c.size }) } }]);
+      },
+      (err: unknown) => {
+        log(`member ${this.config.name}: could not make a snapshot for ${to.toString(16)}: ${(err as Error).message}`);
+        this.ticketsOut.delete(to);
+        if (!this.halted) {
+          this.raft.reportSnapshot(to, false);
+          this.schedule();
+        }
+      },
+    );
+  }
+
+  /** A follower that never installs what it was sent: Raft may send another. */
+  private checkTickets(): void {
+    const now = Date.now();
+    for (const [to, t] of this.ticketsOut) {
+      const pr = this.raft.tracker.progress.get(to);
+      if (!pr || pr.state !== 'snapshot' || this.raft.role !== Role.Leader) this.ticketsOut.delete(to);
+      else if (now - t.at > SNAPSHOT_TIMEOUT_MS) {
+        this.ticketsOut.delete(to);
+        this.raft.reportSnapshot(to, false);
+      }
+    }
+  }
+
+  /** A ticket from the leader: pull the copy, make it durable, then hand Raft the snapshot. */
+  private pullSnapshot(m: Message): void {
+    const t = decodeTicket(m.snapshot!.data);
+    const meta = m.snapshot!.meta;
+    if (!t || this.pulling || meta.index <= this.applied) return;
+    this.pulling = true;
+    const dir = path.join(snapshotRoot(this.config.dataDir), `in-${meta.index}`);
+    const fetcher = (this.fetcher ?? clientFetcher)(t.clientUrl);
+    log(`member ${this.config.name}: pulling a snapshot at index ${meta.index} (${t.size} bytes) from ${t.clientUrl}`);
+    pullCopy(fetcher.read, t.id, t.size, dir)
+      .then(() => {
+        if (this.halted) return;
+        this.pulled = { dir, index: meta.index };
+        this.raft.step({ ...m, snapshot: { meta, data: new Uint8Array() } });
+        this.schedule();
+      })
+      .catch((err: unknown) => {
+        log(`member ${this.config.name}: could not pull the snapshot at index ${meta.index}: ${(err as Error).message}`);
+      })
+      .finally(() => {
+        this.pulling = false;
+        void fetcher.close();
+      });
+  }
+
+  /** Raft restored a snapshot: the pulled copy becomes the store (see installCopy). */
+  private async installSnapshot(rd: Ready): Promise<void> {
+    const snap = rd.snapshot!;
+    const p = this.pulled;
+    if (!p || p.index !== snap.meta.index) throw new AxisError(ErrorCode.INTERNAL, `Raft restored a snapshot at ${snap.meta.index} that this member did not pull`);
+    this.pulled = undefined;
+    const hs = rd.hardState ?? this.durableHs;
+    const options = { durability: this.config.durability, writerSpinMicros: 0 } as const;
+    await this.store.close();
+    await installCopy(p.dir, this.config.dataDir, { index: snap.meta.index, term: snap.meta.term, conf: snap.meta.confState }, hs, options);
+    this.store = await open(this.config.dataDir, { ...options, lessor: false });
+    this.storage = new DurableStorage(this.store.raftLog());
+    this.durableHs = { term: hs.term, vote: hs.vote, commit: Math.max(hs.commit, snap.meta.index) };
+    this.applied = snap.meta.index;
+    this.adoptMembers(this.store.applied().conf ?? this.store.raftLog().state().snapshot.confState);
+    this.peersChanged();
+    this.confHistory = [{ index: snap.meta.index, conf: snap.meta.confState }];
+    this.lessor.reload();
+    log(`member ${this.config.name}: installed a snapshot at index ${snap.meta.index} (revision ${this.store.revision()})`);
+    for (const f of this.storeListeners) f();
+  }
+
+  /** Raft log compaction: with more than snapshotCount + snapshotCatchupEntries entries, keep the last snapshotCatchupEntries. */
+  private async maybeCompact(): Promise<void> {
+    const keep = this.config.snapshotCatchupEntries;
+    const first = this.storage.firstIndex();
+    if (this.applied - first + 1 < this.config.snapshotCount + keep) return;
+    const at = this.applied - keep;
+    let conf: ConfState | undefined;
+    for (const h of this.confHistory) if (h.index <= at) conf = h.conf;
+    if (!conf) return; // the membership there is not known since the start: later
+    await this.storage.compact(at, conf);
+    let i = 0;
+    while (i + 1 < this.confHistory.length && this.confHistory[i + 1]!.index <= at) i++;
+    this.confHistory = this.confHistory.slice(i);
   }
 
   private die(err: Error): void {

@@ -34,7 +34,7 @@ function prepareLeaseGrantFor(id: number, ttl: number) {
 }
 
 export class ApiService {
-  readonly hub: WatchHub;
+  hub: WatchHub;
   /** Watches per client connection, and when it was last heard from. */
   private readonly peers = new Map<string, { lastSeen: number; watches: Set<number> }>();
   private readonly sweeper: NodeJS.Timeout;
@@ -42,6 +42,12 @@ export class ApiService {
   constructor(private readonly member: Member) {
     // The store's own hub: it hears of every commit, applied entries included.
     this.hub = member.store.watches();
+    // A snapshot installed here replaced the store: its watches were cancelled (their clients go
+    // on from where they were), new ones use the new store's hub.
+    member.onStoreReplaced(() => {
+      this.hub = member.store.watches();
+      for (const p of this.peers.values()) p.watches.clear();
+    });
     this.sweeper = setInterval(() => this.sweep(), PEER_IDLE_MS / 4);
     this.sweeper.unref();
   }
@@ -88,10 +94,18 @@ export class ApiService {
       reply.header = this.header();
       return reply;
     } catch (err) {
-      const e = isAxisError(err) ? err : new AxisError(ErrorCode.INTERNAL, (err as Error)?.message ?? String(err));
+      let e = isAxisError(err) ? err : new AxisError(ErrorCode.INTERNAL, (err as Error)?.message ?? String(err));
+      // The store closed under a request: the member is stopping, or installing a snapshot. Either way, ask another.
+      if (e.code === ErrorCode.CLOSED) e = new AxisError(ErrorCode.UNAVAILABLE, `member ${this.member.config.name} is not serving for a moment: ${e.message}`);
       if (!isAxisError(err)) process.stderr.write(`axis: request failed: ${(err as Error)?.stack ?? String(err)}\n`);
       return { version: API_VERSION, id, header: this.safeHeader(), error: { code: e.code, message: e.message } };
     }
+  }
+
+  private listing(about?: number): NonNullable<PbReply['memberList']> {
+    const members = this.member.memberListing();
+    const m = about === undefined ? undefined : members.find((x) => x.id === about);
+    return { clusterId: this.member.clusterId, members, ...(m ? { member: m } : {}) };
   }
 
   private header(): NonNullable<PbReply['header']> {
@@ -208,7 +222,7 @@ export class ApiService {
         const self = s.members.find((m) => m.id === s.id);
         reply.status = {
           member: { id: s.id, name: s.name, peerUrl: self?.peerUrl ?? '', clientUrl: this.member.config.clientListen },
-          members: s.members.map((m) => ({ id: m.id, name: m.name, peerUrl: m.peerUrl, clientUrl: m.id === s.id ? this.member.config.clientListen : '' })),
+          members: s.members.map((m) => ({ id: m.id, name: m.name, peerUrl: m.peerUrl, clientUrl: m.clientUrl, learner: m.learner })),
           leader: s.leader,
           raftTerm: s.term,
           commitIndex: s.commitIndex,
@@ -222,9 +236,48 @@ export class ApiService {
         };
         return reply;
       }
+      case 'memberList':
+        await this.member.readBarrier();
+        reply.memberList = this.listing();
+        return reply;
+      case 'memberAdd': {
+        const a = req.memberAdd!;
+        const m = await this.member.addMember({ name: a.name, peerUrl: a.peerUrl, ...(a.clientUrl ? { clientUrl: a.clientUrl } : {}), learner: a.learner ?? false });
+        reply.memberAdd = this.listing(m.id);
+        return reply;
+      }
+      case 'memberRemove': {
+        const m = await this.member.removeMember(req.memberRemove!.id);
+        reply.memberRemove = { ...this.listing(), member: { ...m, learner: false } };
+        return reply;
+      }
+      case 'memberPromote': {
+        const m = await this.member.promoteMember(req.memberPromote!.id);
+        reply.memberPromote = this.listing(m.id);
+        return reply;
+      }
+      case 'memberUpdate': {
+        const u = req.memberUpdate!;
+        const m = await this.member.updateMember(u.id, { ...(u.peerUrl ? { peerUrl: u.peerUrl } : {}), ...(u.clientUrl ? { clientUrl: u.clientUrl } : {}) });
+        reply.memberUpdate = this.listing(m.id);
+        return reply;
+      }
+      case 'moveLeader':
+        reply.moveLeader = { leader: await this.member.moveLeader(req.moveLeader!.target) };
+        return reply;
+      case 'snapshotRead': {
+        const r = req.snapshotRead!;
+        const c = r.id ? await this.member.snapshots.read(r.id, r.offset ?? 0) : await this.member.snapshots.latest().then((i) => this.member.snapshots.read(i.id, 0));
+        reply.snapshotRead = { id: c.info.id, size: c.info.size, offset: r.id ? (r.offset ?? 0) : 0, data: c.data, index: c.info.index, term: c.info.term, revision: c.info.revision };
+        return reply;
+      }
       case 'watchCreate': {
         if (!peer) throw new AxisError(ErrorCode.INVALID_ARGUMENT, 'watches need a connection to push to');
         const w = req.watchCreate!;
+        // From a given revision: first apply what the cluster committed (a ReadIndex round), so a
+        // watch resumed here after another member showed it later revisions never goes back before
+        // them, and one from a revision compacted anywhere is cancelled here too.
+        if (w.startRevision) await this.member.readBarrier();
         const end = endFromPb(w.rangeEnd, w.endKind);
         const p = this.peers.get(peer.key) ?? { lastSeen: Date.now(), watches: new Set<number>() };
         const requestId = req.id;

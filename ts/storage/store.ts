@@ -146,6 +146,7 @@ export class Store extends ViewReader implements KV {
   private hub: WatchHub | undefined;
   private raft: RaftLog | undefined;
   private lessor: Lessor | undefined;
+  private copying: Promise<void> | undefined;
 
   /** Use `open()`. */
   constructor(
@@ -370,11 +371,32 @@ export class Store extends ViewReader implements KV {
     return this.hub;
   }
 
+  /**
+   * Copies the whole store (data.mdb, raft log included) into the existing empty directory `dir`:
+   * a consistent copy of one moment, taken from a read view on a pool thread, so writes go on.
+   * One copy at a time (AXIS_STORAGE while one runs); close() waits for it.
+   */
+  copyTo(dir: string): Promise<void> {
+    try {
+      this.check();
+      if (typeof dir !== 'string' || dir.length === 0) throw new AxisError(ErrorCode.INVALID_ARGUMENT, 'copyTo needs a directory');
+      if (this.copying) throw new AxisError(ErrorCode.STORAGE, 'a copy of this store is being made');
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const p = this.native.copy(dir).finally(() => {
+      this.copying = undefined;
+    });
+    this.copying = p;
+    return p;
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     this.hub?.close();
     this.lessor?.close();
+    await this.copying?.catch(() => {});
     if (this.pending.length > 0) this.flush();
     try {
       await this.native.close();
