@@ -29,6 +29,8 @@ cluster:
                               run one member (a JSON config file may give the same settings).
                               Without keys it listens on loopback only (AXIS_INSECURE_LISTEN
                               otherwise, unless --insecure-listen)
+        [--metrics-listen http://127.0.0.1:2381] [--log-level info]
+                              Prometheus /metrics and /health over HTTP; JSON log lines on stderr
 
         [--initial-cluster-state new|existing --cluster-id HEX]
         [--snapshot-count 100000] [--snapshot-catchup-entries 5000]
@@ -127,6 +129,8 @@ export interface Flags {
   'peer-urls'?: string;
   'client-urls'?: string;
   learner?: boolean;
+  'metrics-listen'?: string;
+  'log-level'?: string;
 }
 
 function kvJson(kv: KeyValue): object {
@@ -331,6 +335,8 @@ async function main(): Promise<number> {
       'peer-urls': { type: 'string' },
       'client-urls': { type: 'string' },
       learner: { type: 'boolean' },
+      'metrics-listen': { type: 'string' },
+      'log-level': { type: 'string' },
     },
   });
   const flags = values as Flags;

@@ -8,11 +8,11 @@ import { type ConfigInput, readConfigFile, resolveConfig, serve } from '../serve
 import { plaintextListenWarnings } from '../security/index.js';
 import type { Flags } from './main.js';
 
-/** The local cluster `axis start` runs (etcd's Procfile ports). */
+/** The local cluster `axis start` runs (etcd's Procfile ports; metrics on etcd's 2381 and alike). */
 export const LOCAL_CLUSTER = [
-  { name: 'n1', client: 2379, peer: 2380 },
-  { name: 'n2', client: 22379, peer: 22380 },
-  { name: 'n3', client: 32379, peer: 32380 },
+  { name: 'n1', client: 2379, peer: 2380, metrics: 2381 },
+  { name: 'n2', client: 22379, peer: 22380, metrics: 22381 },
+  { name: 'n3', client: 32379, peer: 32380, metrics: 32381 },
 ];
 export const DEFAULT_ENDPOINTS = LOCAL_CLUSTER.map((m) => `tcp://127.0.0.1:${m.client}`);
 
@@ -37,6 +37,8 @@ export async function runServe(flags: Flags): Promise<number> {
   set('peerKeys', flags['peer-keys']);
   set('clientKeys', flags['client-keys']);
   set('insecureListen', flags['insecure-listen']);
+  set('metricsListen', flags['metrics-listen']);
+  set('logLevel', flags['log-level'] as ConfigInput['logLevel']);
   if (input.dataDir) input.dataDir = path.resolve(input.dataDir);
   const config = resolveConfig(input);
   for (const warning of plaintextListenWarnings(config)) console.error(`axis: ${warning}`);
@@ -46,7 +48,7 @@ export async function runServe(flags: Flags): Promise<number> {
       process.exit(1);
     },
   });
-  console.log(`axis: member ${config.name} (${server.member.id.toString(16)}) of cluster ${server.member.clusterId.toString(16)}: clients at ${config.clientListen}${config.clientKeys ? ' (CURVE)' : ''}, peers at ${config.peerListen}${config.peerKeys ? ' (CURVE)' : ''}, data in ${config.dataDir}`);
+  console.log(`axis: member ${config.name} (${server.member.id.toString(16)}) of cluster ${server.member.clusterId.toString(16)}: clients at ${config.clientListen}${config.clientKeys ? ' (CURVE)' : ''}, peers at ${config.peerListen}${config.peerKeys ? ' (CURVE)' : ''}${config.metricsListen ? `, metrics at ${config.metricsListen}/metrics` : ''}, data in ${config.dataDir}`);
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
@@ -107,7 +109,7 @@ export async function runLocalCluster(dataRoot: string): Promise<number> {
     const child = spawn(process.execPath, [
       mainJs, 'serve', '--name', m.name, '--data-dir', path.join(dataRoot, m.name),
       '--peer-listen', `tcp://127.0.0.1:${m.peer}`, '--client-listen', `tcp://127.0.0.1:${m.client}`,
-      '--initial-cluster', initial,
+      '--initial-cluster', initial, '--metrics-listen', `http://127.0.0.1:${m.metrics}`,
     ], { stdio: ['ignore', 'pipe', 'pipe'] });
     children.set(m.name, child);
     pipe(child, m.name);
@@ -141,6 +143,7 @@ export async function runLocalCluster(dataRoot: string): Promise<number> {
 Axis is running: a 3-member cluster on 127.0.0.1, data in ${rel}/n1, ${rel}/n2, ${rel}/n3.
 
   client endpoints: ${DEFAULT_ENDPOINTS.join(',')}
+  metrics, health:  ${LOCAL_CLUSTER.map((m) => `http://127.0.0.1:${m.metrics}/metrics`).join(' ')} (and /health)
 
 Try, in another terminal:
   npm run axis -- put greeting hello

@@ -11,12 +11,14 @@ export interface ListenSettings {
   clientListen: string;
   peerKeys?: CurveKeys | undefined;
   clientKeys?: CurveKeys | undefined;
+  /** The HTTP /metrics and /health endpoint: it takes no keys, so it is open to whoever reaches it. */
+  metricsListen?: string | undefined;
   insecureListen?: boolean;
 }
 
-/** Whether a tcp:// endpoint's host is this machine only (127.0.0.0/8, ::1, localhost). */
+/** Whether a tcp:// (or http://) endpoint's host is this machine only (127.0.0.0/8, ::1, localhost). */
 export function isLoopback(endpoint: string): boolean {
-  const host = /^tcp:\/\/(.+):\d+$/.exec(endpoint)?.[1];
+  const host = /^(?:tcp|http):\/\/(.+):\d+$/.exec(endpoint)?.[1];
   return host === 'localhost' || host === '[::1]' || (host !== undefined && /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host));
 }
 
@@ -26,15 +28,17 @@ export function isLoopback(endpoint: string): boolean {
  */
 export function plaintextListenWarnings(s: ListenSettings): string[] {
   const out: string[] = [];
-  const endpoints = [
+  const endpoints: [string, string | undefined, CurveKeys | undefined, string | undefined, string][] = [
     ['--peer-listen', s.peerListen, s.peerKeys, '--peer-keys', 'join the cluster and send it raft messages'],
     ['--client-listen', s.clientListen, s.clientKeys, '--client-keys', 'read and write every key'],
-  ] as const;
+    ['--metrics-listen', s.metricsListen, undefined, undefined, "read the member's metrics and health"],
+  ];
   for (const [flag, endpoint, keys, keysFlag, risk] of endpoints) {
-    if (keys || isLoopback(endpoint)) continue;
-    const what = `${flag} ${endpoint} is not a loopback address and ${keysFlag} is not set: anyone who can reach it can ${risk}`;
+    if (endpoint === undefined || keys || isLoopback(endpoint)) continue;
+    const what = `${flag} ${endpoint} is not a loopback address${keysFlag ? ` and ${keysFlag} is not set` : ''}: anyone who can reach it can ${risk}`;
     if (!s.insecureListen) {
-      throw new AxisError(ErrorCode.INSECURE_LISTEN, `${what}. Set ${keysFlag} FILE (see axis keys), listen on 127.0.0.1, or pass --insecure-listen to accept this`);
+      const fix = keysFlag ? `Set ${keysFlag} FILE (see axis keys), listen on 127.0.0.1,` : 'Listen on 127.0.0.1';
+      throw new AxisError(ErrorCode.INSECURE_LISTEN, `${what}. ${fix} or pass --insecure-listen to accept this`);
     }
     out.push(`${ErrorCode.INSECURE_LISTEN}: warning: ${what} (--insecure-listen)`);
   }

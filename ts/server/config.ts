@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import { AxisError, ErrorCode } from '../errors/index.js';
 import type { NodeId } from '../raft/types.js';
 import { type CurveKeys, curveKeys, plaintextListenWarnings, readKeyFile } from '../security/index.js';
+import { type LogLevel, checkLogLevel } from './logger.js';
 
 export interface MemberConfig {
   name: string;
@@ -42,6 +43,10 @@ export interface MemberConfig {
   clientKeys?: CurveKeys;
   /** Listen beyond loopback without keys (refused otherwise, AXIS_INSECURE_LISTEN). */
   insecureListen: boolean;
+  /** Where to serve /metrics (Prometheus) and /health over HTTP, e.g. http://127.0.0.1:2381 (none by default). */
+  metricsListen?: string;
+  /** The least level logged (default 'info'). */
+  logLevel: LogLevel;
 }
 
 export interface MemberInfo {
@@ -79,12 +84,19 @@ function bad(message: string): AxisError {
   return new AxisError(ErrorCode.INVALID_ARGUMENT, message);
 }
 
-const ENDPOINT = /^tcp:\/\/(\d{1,3}(\.\d{1,3}){3}|\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
+const ENDPOINT = /^(tcp|http):\/\/(\d{1,3}(\.\d{1,3}){3}|\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
 
-export function checkEndpoint(url: string, what: string): string {
+/** tcp://host:port (ZeroMQ) or http://host:port (the metrics endpoint), in parts; an IPv6 host without brackets. */
+export function parseEndpoint(url: string): { scheme: string; host: string; port: number } | undefined {
   const m = ENDPOINT.exec(url);
-  const port = m ? Number(m[3]) : 0;
-  if (!m || port < 1 || port > 65535) throw bad(`${what} must look like tcp://127.0.0.1:2379, not ${JSON.stringify(url)}`);
+  return m ? { scheme: m[1]!, host: m[2]!.replace(/^\[(.*)\]$/, '$1'), port: Number(m[4]) } : undefined;
+}
+
+export function checkEndpoint(url: string, what: string, scheme: 'tcp' | 'http' = 'tcp'): string {
+  const e = parseEndpoint(url);
+  if (!e || e.scheme !== scheme || e.port < 1 || e.port > 65535) {
+    throw bad(`${what} must look like ${scheme}://127.0.0.1:${scheme === 'tcp' ? 2379 : 2381}, not ${JSON.stringify(url)}`);
+  }
   return url;
 }
 
@@ -136,7 +148,8 @@ export function resolveConfig(input: ConfigInput): MemberConfig {
   const clientKeys = keysOf(input.clientKeys, 'member', '--client-keys');
   const insecureListen = input.insecureListen ?? false;
   if (typeof insecureListen !== 'boolean') throw bad('insecureListen must be true or false');
-  plaintextListenWarnings({ peerListen, clientListen, peerKeys, clientKeys, insecureListen }); // throws AXIS_INSECURE_LISTEN
+  const metricsListen = input.metricsListen === undefined ? undefined : checkEndpoint(String(input.metricsListen), '--metrics-listen', 'http');
+  plaintextListenWarnings({ peerListen, clientListen, metricsListen, peerKeys, clientKeys, insecureListen }); // throws AXIS_INSECURE_LISTEN
   const ic = input.initialCluster;
   const initialCluster =
     ic === undefined
@@ -174,6 +187,8 @@ export function resolveConfig(input: ConfigInput): MemberConfig {
     ...(peerKeys ? { peerKeys } : {}),
     ...(clientKeys ? { clientKeys } : {}),
     insecureListen,
+    ...(metricsListen ? { metricsListen } : {}),
+    logLevel: checkLogLevel(input.logLevel),
   };
 }
 

@@ -1,13 +1,18 @@
 /** A running member: Raft driver, store and client endpoint together (what `axis serve` starts). */
 import { ZmqTransport } from '../transport/index.js';
 import { ClientListener } from './listener.js';
+import { HealthCheck } from './health.js';
+import { type Logger, memberLogger } from './logger.js';
 import { Member, type TransportFactory } from './member.js';
+import { MetricsEndpoint } from './metrics-endpoint.js';
 import { ApiService } from './service.js';
 import type { MemberConfig } from './config.js';
 
 export * from './config.js';
 export { Member, type MemberStatus, type TransportFactory } from './member.js';
 export { ApiService, MAX_REQUEST_BYTES } from './service.js';
+export { type Logger, type LogLevel, memberLogger } from './logger.js';
+export type { Health } from './health.js';
 
 export interface Server {
   member: Member;
@@ -23,21 +28,31 @@ export interface ServeOptions {
   listen?: boolean;
   /** The member hit an unrecoverable error (a bug or a broken disk): it has stopped serving. */
   onFatal?: (err: Error) => void;
+  /** The member's log (default: JSON lines on stderr at config.logLevel). */
+  logger?: Logger;
 }
 
 export async function serve(config: MemberConfig, options: ServeOptions = {}): Promise<Server> {
   const peerKeys = config.peerKeys;
-  const member = await Member.start(config, options.transport ?? ((o) => new ZmqTransport({ ...o, ...(peerKeys ? { curve: peerKeys } : {}) })), options.onFatal);
+  const log = options.logger ?? memberLogger(config.name, { level: config.logLevel });
+  const member = await Member.start(config, options.transport ?? ((o) => new ZmqTransport({ ...o, ...(peerKeys ? { curve: peerKeys } : {}) })), options.onFatal, log);
   const service = new ApiService(member);
   let listener: ClientListener | undefined;
-  if (options.listen !== false) {
-    listener = new ClientListener(service, config.clientListen, config.clientKeys);
-    try {
-      await listener.start();
-    } catch (err) {
-      await member.stop({ transfer: false });
-      throw err;
+  let metrics: MetricsEndpoint | undefined;
+  try {
+    if (options.listen !== false) {
+      const l = new ClientListener(service, config.clientListen, log, config.clientKeys);
+      await l.start();
+      listener = l; // only a started listener is closed
     }
+    if (config.metricsListen) {
+      metrics = monitor(member, service);
+      await metrics.start(config.metricsListen);
+    }
+  } catch (err) {
+    await member.stop({ transfer: false });
+    await listener?.close();
+    throw err;
   }
   let stopping: Promise<void> | undefined;
   return {
@@ -47,10 +62,32 @@ export async function serve(config: MemberConfig, options: ServeOptions = {}): P
       stopping ??= (async () => {
         // Watches first: their clients move to another member while this one hands over.
         service.close();
+        await metrics?.close();
         await member.stop();
         await listener?.close();
       })();
       return stopping;
     },
   };
+}
+
+/** The /metrics and /health endpoint of `member`: its gauges read the member as it is at each scrape. */
+function monitor(member: Member, service: ApiService): MetricsEndpoint {
+  // The store is closed for a moment while a snapshot is installed: nothing to read then.
+  const store = <T>(read: () => T): T | undefined => {
+    try {
+      return read();
+    } catch {
+      return undefined;
+    }
+  };
+  member.metrics.observe({
+    hasLeader: () => member.leaderId !== 0,
+    isLeader: () => member.leaderId === member.id,
+    dbSize: () => store(() => member.store.status()),
+    watchers: () => service.hub.size,
+    leases: () => store(() => member.store.leases().length),
+  });
+  // Applying may stall for two election timeouts (a slow disk, a snapshot install) before /health says so.
+  return new MetricsEndpoint(member.metrics, new HealthCheck(() => member.status(), Math.max(1000, 2 * member.electionTimeoutMs)));
 }

@@ -10,6 +10,7 @@ import { Router } from 'zeromq';
 import { API_VERSION, encodeReply, joinFrame, splitFrame } from '../proto/api.js';
 import { ErrorCode, isAxisError } from '../errors/index.js';
 import { type CurveGate, type CurveKeys, openCurveGate } from '../security/index.js';
+import type { Logger } from './logger.js';
 import type { ApiService, Peer } from './service.js';
 import { MAX_REQUEST_BYTES } from './service.js';
 
@@ -29,6 +30,7 @@ export class ClientListener {
   constructor(
     private readonly service: ApiService,
     private readonly address: string,
+    private readonly log: Logger,
     private readonly curve?: CurveKeys,
   ) {
     this.router.linger = 0;
@@ -41,7 +43,7 @@ export class ClientListener {
     try {
       if (this.curve) {
         this.gate = await openCurveGate(this.curve, (address) => {
-          if (!this.closed) process.stderr.write(`axis: ${ErrorCode.UNAUTHENTICATED}: a client at ${address} is not authorised: refused (logged once)\n`);
+          if (!this.closed) this.log.warn({ event: 'client-refused', code: ErrorCode.UNAUTHENTICATED, address }, `${ErrorCode.UNAUTHENTICATED}: a client at ${address} is not authorised: refused (logged once)`);
         });
         this.gate.secure(this.router);
       }
@@ -71,7 +73,7 @@ export class ClientListener {
         for (const r of requests) void this.service.handle(r, peer).then((reply) => this.send(identity, encodeReply(reply)));
       }
     } catch (err) {
-      if (!this.closed) process.stderr.write(`axis: client endpoint stopped receiving: ${(err as Error).message}\n`);
+      if (!this.closed) this.log.error({ event: 'client-endpoint-failed', err }, `client endpoint stopped receiving: ${(err as Error).message}`);
     }
   }
 
@@ -116,7 +118,7 @@ export class ClientListener {
             try {
               await this.router.send([q.identity, joinFrame(q.replies.slice(at, end))]);
             } catch (err) {
-              if (!this.closed) process.stderr.write(`axis: reply not sent: ${(err as Error).message}\n`);
+              if (!this.closed) this.log.warn({ err }, `reply not sent: ${(err as Error).message}`);
             }
             at = end;
           }

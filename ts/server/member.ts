@@ -17,11 +17,13 @@ import { DurableStorage, decodeConfState } from '../raft/durable-storage.js';
 import type { LogStorage } from '../raft/storage.js';
 import { decodeConfChange } from '../raft/confchange.js';
 import { type ConfChange, type ConfState, type Entry, EntryType, type Message, MessageType, type NodeId, type Ready, Role, emptyConfState, message } from '../raft/types.js';
-import { Decoder, Encoder, LESSOR_DEFAULTS, Lessor, leaseEffect, open, type ApplyEntry, type PreparedWrite, type Store } from '../storage/index.js';
+import { Decoder, Encoder, LESSOR_DEFAULTS, Lessor, compactionOf, leaseEffect, open, type ApplyEntry, type PreparedWrite, type Store } from '../storage/index.js';
 import type { Transport, TransportOptions } from '../transport/types.js';
 import { type MemberConfig, checkEndpoint, clusterIdOf, memberId } from './config.js';
 import { connect } from '../client/index.js';
 import { decodeEntry, encodeEntry } from './entry.js';
+import { type Logger, memberLogger } from './logger.js';
+import { MemberMetrics } from './metrics.js';
 import { type MemberRecord, REMOVED_NOTICE, decodeContext, decodeMembership, encodeContext, encodeMembership, isRemovedNotice } from './membership.js';
 import { type ChunkReader, type CopyInfo, SnapshotSource, decodeTicket, encodeTicket, installCopy, pullCopy, snapshotRoot } from './snapshot.js';
 
@@ -83,10 +85,6 @@ export interface MemberStatus {
   members: (MemberRecord & { learner: boolean })[];
 }
 
-function log(line: string): void {
-  process.stderr.write(`axis: ${line}\n`);
-}
-
 /** How a follower pulls a snapshot copy from the member at `clientUrl` (the client protocol, by default). */
 export type SnapshotFetcher = (clientUrl: string) => { read: ChunkReader; close(): Promise<void> };
 
@@ -109,6 +107,8 @@ export class Member {
   private readonly storeListeners: (() => void)[] = [];
   /** How followers pull snapshots (tests may stand in for the network). */
   fetcher: SnapshotFetcher | undefined;
+  /** What /metrics shows of this member. */
+  readonly metrics = new MemberMetrics();
   private raft!: Raft;
   private storage!: DurableStorage;
   private transport!: Transport;
@@ -142,6 +142,7 @@ export class Member {
   private constructor(
     readonly config: MemberConfig,
     public store: Store,
+    readonly log: Logger,
   ) {
     this.id = memberId(config.name);
     this.clusterId = config.clusterId ?? clusterIdOf(config.initialCluster);
@@ -154,11 +155,11 @@ export class Member {
   }
 
   /** Opens the data directory (bootstrapping a new member's log) and starts taking part. */
-  static async start(config: MemberConfig, transport: TransportFactory, onFatal?: (err: Error) => void): Promise<Member> {
+  static async start(config: MemberConfig, transport: TransportFactory, onFatal?: (err: Error) => void, log = memberLogger(config.name, { level: config.logLevel })): Promise<Member> {
     // No spinning writer: the member's peers (often on the same machine) need the CPU more.
     // No embedded lessor either: in a cluster only the leader decides that a lease expired.
     const store = await open(config.dataDir, { durability: config.durability, writerSpinMicros: 0, lessor: false });
-    const m = new Member(config, store);
+    const m = new Member(config, store, log);
     if (onFatal) m.fatal = onFatal;
     try {
       await m.init(transport);
@@ -262,6 +263,7 @@ export class Member {
       resolve = res;
       reject = rej;
     });
+    promise.catch(() => this.metrics.proposalsFailed.inc());
     const p: Proposal = {
       key,
       data: encodeEntry({ client, seq, floor, body }),
@@ -390,7 +392,7 @@ export class Member {
       if (m.type === MessageType.Snap && m.snapshot && m.snapshot.data.length > 0) {
         if (isRemovedNotice(m.snapshot.data)) {
           if (this.members.has(m.from)) {
-            log(`member ${this.config.name}: ${this.members.get(m.from)!.name} says this member was removed from the cluster: it stops`);
+            this.log.warn({ event: 'removed-stopping', by: this.members.get(m.from)!.name }, `${this.members.get(m.from)!.name} says this member was removed from the cluster: it stops`);
             this.die(new AxisError(ErrorCode.MEMBER_REMOVED, `member ${this.config.name} was removed from the cluster`));
             return;
           }
@@ -399,6 +401,7 @@ export class Member {
         this.pullSnapshot(m);
         continue;
       }
+      this.metrics.received(m, performance.now());
       try {
         this.raft.step(m);
       } catch (err) {
@@ -521,6 +524,7 @@ export class Member {
   private async handle(rd: Ready): Promise<void> {
     if (rd.softState) {
       const changed = rd.softState.leader !== this.leader;
+      if (changed) this.leaderChanged(this.leader, rd.softState.leader);
       this.leader = rd.softState.leader;
       // A new leader: what waited for one is proposed now rather than at its next retry.
       if (changed && this.leader !== 0) for (const p of this.proposals.values()) this.tryPropose(p);
@@ -535,10 +539,11 @@ export class Member {
     const hs = rd.hardState;
     const lazy = rd.entries.length === 0 && !rd.snapshot && (!hs || (hs.term === this.durableHs.term && hs.vote === this.durableHs.vote));
     const persisting = hs || rd.entries.length > 0 || rd.snapshot
-      ? this.storage.persist({ hardState: hs, entries: rd.entries, snapshot: rd.snapshot, lazy })
+      ? this.metrics.timed(this.metrics.persistDuration, this.storage.persist({ hardState: hs, entries: rd.entries, snapshot: rd.snapshot, lazy }))
       : undefined;
     if (hs) this.durableHs = hs;
     // Committed entries go down in the same turn, so the same group commit carries them.
+    this.metrics.proposalsCommitted.inc(rd.committedEntries.length);
     const applying = rd.committedEntries.length > 0 ? this.apply(rd.committedEntries) : undefined;
     if (persisting) await persisting;
     this.send(rd.messagesAfterPersist);
@@ -551,6 +556,13 @@ export class Member {
       this.confirmed.push(round);
     }
     this.releaseReads();
+  }
+
+  private leaderChanged(from: NodeId, to: NodeId): void {
+    if (to !== 0) this.metrics.leaderChanges.inc();
+    const fields = { event: 'leader-changed', leader: to.toString(16), previous: from.toString(16), term: this.raft.term, self: to === this.id };
+    if (to === 0) this.log.warn(fields, `lost leader ${from.toString(16)} at term ${this.raft.term}`);
+    else this.log.info(fields, `leader is ${to === this.id ? 'this member' : to.toString(16)} at term ${this.raft.term}`);
   }
 
   /**
@@ -635,8 +647,9 @@ export class Member {
       }
     }
     if (batch.length === 0) return;
-    const results = await this.store.apply(batch);
+    const results = await this.metrics.timed(this.metrics.applyDuration, this.store.apply(batch));
     this.applied = batch[batch.length - 1]!.index;
+    this.metrics.proposalsApplied.inc(batch.length);
     for (const c of confApplied) {
       this.confHistory.push({ index: c.index, conf: c.conf });
       this.confWaiters.get(c.index)?.resolve();
@@ -649,6 +662,8 @@ export class Member {
       if (key === undefined) continue;
       const body = bodies[i];
       if (body) this.leaseApplied(body, results[i]!, batch[i]!.term);
+      const compacted = body && compactionOf(body, results[i]!);
+      if (compacted) this.log.info({ event: 'store-compacted', revision: compacted, index: batch[i]!.index }, `store compacted to revision ${compacted}`);
       const p = this.proposals.get(key);
       if (!p) continue;
       this.proposals.delete(key);
@@ -721,7 +736,7 @@ export class Member {
     }
     const rec: MemberRecord = { id, name: m.name, peerUrl, clientUrl };
     await this.changeConf({ transition: 'auto', changes: [{ type: m.learner ? 'addLearner' : 'addNode', nodeId: id }], context: encodeContext(rec) });
-    log(`member ${this.config.name}: added ${m.learner ? 'learner' : 'voter'} ${m.name} (${id.toString(16)}) at ${peerUrl}`);
+    this.log.info({ event: 'member-added', name: m.name, id: id.toString(16), peerUrl, learner: m.learner === true }, `added ${m.learner ? 'learner' : 'voter'} ${m.name} (${id.toString(16)}) at ${peerUrl}`);
     return rec;
   }
 
@@ -735,7 +750,7 @@ export class Member {
       throw new AxisError(ErrorCode.NOT_LEADER, 'the leader handed over leadership before its removal: ask the new leader');
     }
     await this.changeConf({ transition: 'auto', changes: [{ type: 'removeNode', nodeId: id }] });
-    log(`member ${this.config.name}: removed ${rec?.name ?? id} (${id.toString(16)})`);
+    this.log.info({ event: 'member-removed', name: rec?.name, id: id.toString(16) }, `removed ${rec?.name ?? id} (${id.toString(16)})`);
     return rec ?? { id, name: '', peerUrl: '', clientUrl: '' };
   }
 
@@ -755,7 +770,7 @@ export class Member {
       throw new AxisError(ErrorCode.LEARNER_NOT_READY, `learner ${rec?.name ?? id} has ${pr.match} of ${last} entries; promote it once it has caught up`);
     }
     await this.changeConf({ transition: 'auto', changes: [{ type: 'addNode', nodeId: id }], ...(rec ? { context: encodeContext(rec) } : {}) });
-    log(`member ${this.config.name}: promoted ${rec?.name ?? id} to voter`);
+    this.log.info({ event: 'member-promoted', name: rec?.name, id: id.toString(16) }, `promoted ${rec?.name ?? id} to voter`);
     return rec ?? { id, name: '', peerUrl: '', clientUrl: '' };
   }
 
@@ -828,7 +843,7 @@ export class Member {
       this.peerUrls.delete(id);
     }
     if (this.removedSelf) {
-      log(`member ${this.config.name} was removed from the cluster: it stops`);
+      this.log.warn({ event: 'removed-stopping' }, 'this member was removed from the cluster: it stops');
       this.die(new AxisError(ErrorCode.MEMBER_REMOVED, `member ${this.config.name} was removed from the cluster`));
     }
   }
@@ -865,6 +880,7 @@ export class Member {
       for (const m of ms) if (m.type === MessageType.Snap) this.sendTicket(m);
       ms = ms.filter((m) => m.type !== MessageType.Snap);
     }
+    this.metrics.sent(ms, performance.now(), this.electionTimeoutMs);
     this.transport.send(ms);
   }
 
@@ -884,13 +900,13 @@ export class Member {
       (c) => {
         if (this.halted || this.raft.term !== term || this.raft.role !== Role.Leader) return;
         this.ticketsOut.set(to, { index: c.index, at: Date.now() });
-        log(`member ${this.config.name}: sending a snapshot at index ${c.index} (${c.size} bytes) to ${to.toString(16)}`);
+        this.log.info({ event: 'snapshot-sent', to: to.toString(16), index: c.index, bytes: c.size }, `sending a snapshot at index ${c.index} (${c.size} bytes) to ${to.toString(16)}`);
         const { chunk: _chunk, ...rest } = m;
         const meta = { index: c.index, term: c.term, confState: decodeMembership(c.conf).conf };
         this.transport.send([{ ...rest, snapshot: { meta, data: encodeTicket({ clientUrl: this.config.clientListen, id: c.id, size: c.size }) } }]);
       },
       (err: unknown) => {
-        log(`member ${this.config.name}: could not make a snapshot for ${to.toString(16)}: ${(err as Error).message}`);
+        this.log.warn({ event: 'snapshot-failed', to: to.toString(16), err }, `could not make a snapshot for ${to.toString(16)}: ${(err as Error).message}`);
         this.ticketsOut.delete(to);
         if (!this.halted) {
           this.raft.reportSnapshot(to, false);
@@ -921,7 +937,7 @@ export class Member {
     this.pulling = true;
     const dir = path.join(snapshotRoot(this.config.dataDir), `in-${meta.index}`);
     const fetcher = (this.fetcher ?? clientFetcher)(t.clientUrl);
-    log(`member ${this.config.name}: pulling a snapshot at index ${meta.index} (${t.size} bytes) from ${t.clientUrl}`);
+    this.log.info({ event: 'snapshot-pulling', from: t.clientUrl, index: meta.index, bytes: t.size }, `pulling a snapshot at index ${meta.index} (${t.size} bytes) from ${t.clientUrl}`);
     pullCopy(fetcher.read, t.id, t.size, dir)
       .then(() => {
         if (this.halted) return;
@@ -930,7 +946,7 @@ export class Member {
         this.schedule();
       })
       .catch((err: unknown) => {
-        log(`member ${this.config.name}: could not pull the snapshot at index ${meta.index}: ${(err as Error).message}`);
+        this.log.warn({ event: 'snapshot-pull-failed', from: t.clientUrl, index: meta.index, err }, `could not pull the snapshot at index ${meta.index}: ${(err as Error).message}`);
       })
       .finally(() => {
         this.pulling = false;
@@ -956,7 +972,7 @@ export class Member {
     this.peersChanged();
     this.confHistory = [{ index: snap.meta.index, conf: snap.meta.confState }];
     this.lessor.reload();
-    log(`member ${this.config.name}: installed a snapshot at index ${snap.meta.index} (revision ${this.store.revision()})`);
+    this.log.info({ event: 'snapshot-installed', index: snap.meta.index, term: snap.meta.term, revision: this.store.revision() }, `installed a snapshot at index ${snap.meta.index} (revision ${this.store.revision()})`);
     for (const f of this.storeListeners) f();
   }
 
@@ -970,6 +986,7 @@ export class Member {
     for (const h of this.confHistory) if (h.index <= at) conf = h.conf;
     if (!conf) return; // the membership there is not known since the start: later
     await this.storage.compact(at, conf);
+    this.log.info({ event: 'log-compacted', index: at, kept: this.applied - at }, `raft log compacted up to index ${at}`);
     let i = 0;
     while (i + 1 < this.confHistory.length && this.confHistory[i + 1]!.index <= at) i++;
     this.confHistory = this.confHistory.slice(i);
@@ -980,7 +997,7 @@ export class Member {
     this.failure = err;
     clearInterval(this.timer);
     this.lessor.close();
-    log(`member ${this.config.name} stops: ${err.stack ?? err.message}`);
+    this.log.error({ event: 'member-failed', err }, `stops: ${err.message}`);
     this.fatal(err);
   }
 }

@@ -97,7 +97,7 @@ export class ApiService {
       let e = isAxisError(err) ? err : new AxisError(ErrorCode.INTERNAL, (err as Error)?.message ?? String(err));
       // The store closed under a request: the member is stopping, or installing a snapshot. Either way, ask another.
       if (e.code === ErrorCode.CLOSED) e = new AxisError(ErrorCode.UNAVAILABLE, `member ${this.member.config.name} is not serving for a moment: ${e.message}`);
-      if (!isAxisError(err)) process.stderr.write(`axis: request failed: ${(err as Error)?.stack ?? String(err)}\n`);
+      if (!isAxisError(err)) this.member.log.error({ err }, `request failed: ${(err as Error)?.message ?? String(err)}`);
       return { version: API_VERSION, id, header: this.safeHeader(), error: { code: e.code, message: e.message } };
     }
   }

@@ -303,3 +303,9 @@ export function leaseEffect(body: Uint8Array, result: Uint8Array): LeaseEffect |
   r.u64(); // revision
   return { started: { id, ttl: r.u64(), renewals: r.u64() } };
 }
+
+/** The revision an applied write compacted the store to; undefined for anything else or a failure. */
+export function compactionOf(body: Uint8Array, result: Uint8Array): number | undefined {
+  if (body[0] !== RequestKind.Compact || result[0] !== 0) return undefined;
+  return new Decoder(Buffer.from(body.buffer, body.byteOffset + 1, body.byteLength - 1)).u64();
+}
