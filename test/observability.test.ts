@@ -153,6 +153,7 @@ describe('observability', { timeout: 120_000 }, () => {
       assert.ok(sample(text, 'axis_mvcc_db_total_size_in_bytes') > 0);
       assert.ok(sample(text, 'axis_mvcc_db_total_size_in_use_in_bytes') > 0);
       assert.ok(sample(text, 'axis_server_leader_changes_seen_total') >= 1, 'the first leader is a change');
+      assert.ok(sample(text, 'process_resident_memory_bytes') > 0, 'and the process metrics prom-client collects');
     }
 
     for (let i = 0; i < 20; i++) await cl.put(`k${i}`, `v${i}`);

@@ -3,7 +3,7 @@
  * one process keep theirs apart. Counters and histograms are fed by the member as it runs; gauges
  * are read from the member, its store and its watch hub when scraped.
  */
-import { Counter, Gauge, Histogram, Registry, exponentialBuckets } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, exponentialBuckets } from 'prom-client';
 import { type Message, MessageType, type NodeId } from '../raft/types.js';
 
 /** What the gauges read at a scrape (undefined: not known now, e.g. the store is being replaced). */
@@ -31,8 +31,9 @@ export class MemberMetrics {
   /** When the oldest unanswered heartbeat to each peer left (ms, performance.now()). */
   private readonly heartbeats = new Map<NodeId, number>();
 
-  /** The gauges, read through `g` at each scrape. */
+  /** The gauges, read through `g` at each scrape, and the process's own (CPU, memory, event loop lag, GC). */
   observe(g: MemberGauges): void {
+    collectDefaultMetrics({ register: this.registry });
     this.gauge('axis_server_has_leader', 'Whether this member knows a leader (1) or not (0)', () => (g.hasLeader() ? 1 : 0));
     this.gauge('axis_server_is_leader', 'Whether this member leads (1) or not (0)', () => (g.isLeader() ? 1 : 0));
     this.gauge('axis_mvcc_db_total_size_in_bytes', 'Bytes of the data file the store has used', () => g.dbSize()?.dbSize);
