@@ -10,7 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Client, connect } from '../ts/client/index.js';
 import { ErrorCode, isAxisError } from '../ts/errors/index.js';
-import { type Server, memberId, memberLogger, resolveConfig, serve } from '../ts/server/index.js';
+import { type ConfigInput, type Server, memberId, memberLogger, resolveConfig, serve } from '../ts/server/index.js';
 import { MemoryNetwork } from '../ts/transport/index.js';
 import { tempDirs, until } from './support/fixtures.js';
 import { freePorts } from './support/ports.js';
@@ -44,8 +44,10 @@ class Cluster {
   private readonly clients: Client[] = [];
   private initial = '';
 
-  static async create(n: number): Promise<Cluster> {
-    const c = new Cluster();
+  private constructor(private readonly overrides: Partial<ConfigInput>) {}
+
+  static async create(n: number, overrides: Partial<ConfigInput> = {}): Promise<Cluster> {
+    const c = new Cluster(overrides);
     const ports = await freePorts(3 * n);
     for (let i = 0; i < n; i++) {
       const [peer, client, metrics] = ports.slice(3 * i, 3 * i + 3);
@@ -64,6 +66,7 @@ class Cluster {
     const config = resolveConfig({
       name: x.name, dataDir: x.dataDir, peerListen: x.peerUrl, clientListen: x.clientUrl, metricsListen: x.metricsUrl,
       initialCluster: this.initial, tickMs: 20, electionTicks: 10, durability: 'nosync', snapshotCount: 40, snapshotCatchupEntries: 10,
+      ...this.overrides,
     });
     x.server = await serve(config, { transport: (o) => this.net.transport(o), logger: memberLogger(x.name, { destination: { write: (line: string) => void x.log.push(line) } }) });
   }
@@ -194,7 +197,8 @@ describe('observability', { timeout: 120_000 }, () => {
   });
 
   it('/health: 200 with a leader and applying, 503 once quorum is lost', async () => {
-    const c = await Cluster.create(3);
+    // Writes that cannot be committed are given up on (and counted) after 2 s.
+    const c = await Cluster.create(3, { requestTimeoutMs: 2000 });
     clusters.push(c);
     await c.leader();
     const cl = await c.client();
@@ -221,10 +225,11 @@ describe('observability', { timeout: 120_000 }, () => {
     assert.equal(down.body.reason, 'no leader');
     assert.equal(down.body.leader, '0');
     assert.equal(sample(await scrape(c.nodes[0]!), 'axis_server_has_leader'), 0);
-    // A write through it cannot be committed: counted as failed once it times out.
+    // A write through it cannot be committed: counted as failed once the member gives up on it.
     const lone = await connect({ endpoints: [c.nodes[0]!.clientUrl], timeoutMs: 1500, attemptTimeoutMs: 1000 });
     await assert.rejects(lone.put('b', '2'), (e) => isAxisError(e) && ([ErrorCode.TIMEOUT, ErrorCode.NO_LEADER, ErrorCode.UNAVAILABLE] as string[]).includes(e.code));
     await lone.close();
+    await until('the member to count the failed write', 10_000, async () => (sample(await scrape(c.nodes[0]!), 'axis_server_proposals_failed_total') >= 1 ? true : undefined));
     const lostLeader = events(c.nodes[0]!, 'leader-changed').filter((l) => l.leader === '0');
     assert.ok(lostLeader.length >= 1, 'losing the leader is logged');
     assert.equal(lostLeader.at(-1)!.level, 40, 'as a warning');
