@@ -27,7 +27,8 @@
         "native/raftlog.cc",
         "native/statemachine.cc",
         "native/mvcc.cc",
-        "native/lease.cc"
+        "native/lease.cc",
+        "native/hash.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],

@@ -55,6 +55,10 @@ export interface NativeStore extends NativeView {
   close(): Promise<void>;
   /** A consistent copy of the environment (data.mdb) into the existing empty directory `dir`; writes go on meanwhile. One at a time. */
   copy(dir: string): Promise<void>;
+  /** The key space's hash at `revision` (0: now), on a pool thread (see native/hash.h). */
+  hashKv(revision: number): Promise<{ hash: string; revision: number; compactRevision: number; versions: number }>;
+  /** The active alarms: u32 n | (u8 type | u64 member)*. */
+  alarms(): Buffer;
 }
 
 interface Addon {

@@ -86,15 +86,73 @@ Status Apply::request(Reader& in, Writer& out) {
   }
   if (kind == 5) return entry(in, out);
   if (kind >= 6 && kind <= 10) return leaseRequest(kind, in, out);
+  if (kind == 11) return alarm(in, out);
   return malformed();
 }
 
-bool isStateMachineRequest(uint8_t kind) { return kind == 1 || kind == 2 || (kind >= 6 && kind <= 10); }
+bool isStateMachineRequest(uint8_t kind) { return kind == 1 || kind == 2 || (kind >= 6 && kind <= 11); }
+
+static Status quotaExceeded() {
+  return Status::Error("AXIS_QUOTA_EXCEEDED", "the storage quota is exceeded (a NOSPACE alarm is active): only reads, deletes, compactions and revokes go through until it is disarmed");
+}
+
+Status readAlarms(MDB_txn* txn, const Dbs& dbs, std::string& blob, uint32_t& mask) {
+  MDB_val k{6, const_cast<char*>("alarms")}, v;
+  int rc = mdb_get(txn, dbs.meta, &k, &v);
+  blob.clear();
+  mask = 0;
+  if (rc == MDB_NOTFOUND) return Status::Ok();
+  AXIS_MDB(rc, "read alarms");
+  blob.assign(static_cast<const char*>(v.mv_data), v.mv_size);
+  Reader r(reinterpret_cast<const uint8_t*>(blob.data()), blob.size());
+  uint32_t n = r.u32();
+  for (uint32_t i = 0; i < n && r.ok; i++) {
+    uint8_t type = r.u8();
+    r.u64();
+    if (type < 32) mask |= 1u << type;
+  }
+  if (!r.ok) return Status::Error("AXIS_STORAGE", "corrupt alarms entry");
+  return Status::Ok();
+}
+
+// kind 11 ALARM u8 activate | u8 type | u64 member
+Status Apply::alarm(Reader& in, Writer& out) {
+  uint8_t activate = in.u8(), type = in.u8();
+  uint64_t member = in.u64();
+  if (!in.ok || activate > 1 || (type != kAlarmNoSpace && type != kAlarmCorrupt)) return malformed();
+  std::string blob;
+  uint32_t mask;
+  AXIS_TRY(readAlarms(txn_, dbs_, blob, mask));
+  std::vector<std::pair<uint8_t, uint64_t>> active;
+  Reader r(reinterpret_cast<const uint8_t*>(blob.data()), blob.size());
+  uint32_t n = blob.empty() ? 0 : r.u32();
+  for (uint32_t i = 0; i < n; i++) {
+    uint8_t t = r.u8();
+    uint64_t m = r.u64();
+    if (t == type && m == member) continue;  // re-added below when activating
+    active.emplace_back(t, m);
+  }
+  if (activate) active.emplace_back(type, member);
+  Writer w;
+  w.u32(static_cast<uint32_t>(active.size()));
+  state_.alarms = 0;
+  for (auto& [t, m] : active) {
+    w.u8(t);
+    w.u64(m);
+    state_.alarms |= 1u << t;
+  }
+  MDB_val k{6, const_cast<char*>("alarms")}, v{w.buf.size(), w.buf.data()};
+  AXIS_MDB(mdb_put(txn_, dbs_.meta, &k, &v, 0), "write alarms");
+  out.u8(0);
+  out.u64(state_.rev);
+  return Status::Ok();
+}
 
 Status Apply::leaseRequest(uint8_t kind, Reader& in, Writer& out) {
   if (kind == 6) {
     uint64_t id = in.u64(), ttl = in.u64();
     if (!in.ok) return malformed();
+    if (state_.alarms & (1u << kAlarmNoSpace)) return quotaExceeded();
     if (id == 0 || ttl == 0) return Status::Error("AXIS_INVALID_ARGUMENT", "a lease needs an id and a TTL of 1 s or more");
     LeaseInfo info;
     bool found;
@@ -312,6 +370,7 @@ Status Apply::put(Reader& in, Writer& out, bool exec) {
   uint8_t flags = in.u8();
   if (!in.ok || keyLen == 0) return malformed();
   if (!exec) return Status::Ok();
+  if (state_.alarms & (1u << kAlarmNoSpace)) return quotaExceeded();
   Version prev;
   bool found;
   AXIS_TRY(findVersion(hist_, key, keyLen, kRevMax, prev, found));

@@ -7,6 +7,7 @@
 //        | 6 LEASE_GRANT u64 id, u64 ttlSeconds | 7 LEASE_REVOKE u64 id
 //        | 8 LEASE_CHECKPOINT u32 n, (u64 id, u64 remainingMs)* | 9 LEASE_RENEW u64 id
 //        | 10 LEASE_EXPIRE u64 id, u64 renewals   (see lease.h)
+//        | 11 ALARM u8 activate, u8 type (1 NOSPACE, 2 CORRUPT), u64 member
 // txnBody:  u32 n compare* | u32 n op* (success) | u32 n op* (failure)
 // compare:  u8 target | u8 result | range | (bytes value | u64 number)
 // op:       1 PUT bytes key, bytes value, u64 lease, u8 flags(prevKv 1, ignoreValue 2, ignoreLease 4)
@@ -32,12 +33,16 @@
 //                     lease has had exactly `renewals` keepalives, else AXIS_LEASE_RENEWED and nothing
 //                     changes (a keepalive applied after the lessor decided wins the race). Missing:
 //                     AXIS_LEASE_NOT_FOUND. Result as LEASE_REVOKE.
+// Alarms (etcd's): ALARM activates or deactivates (type, member); meta "alarms" keeps the active ones
+// (u32 n | (u8 type | u64 member)*). Result u8 0 | u64 revision. While any NOSPACE alarm is active, a
+// PUT that executes and a LEASE_GRANT fail with AXIS_QUOTA_EXCEEDED (deletes, compactions and revokes
+// go through, so space can be freed).
 // A PUT with lease ≠ 0 needs the lease to exist (AXIS_LEASE_NOT_FOUND otherwise; the request
 // changes nothing); ignoreLease keeps the key's lease unchecked.
 //
 // applyBody: u64 index | u64 term | u8 flags (1 conf, 2 request) | [bytes confState]
 //            | [u64 client, u64 seq, u64 floor, u64 horizon, bytes inner]
-//   inner:   a kind 1 TXN, 2 COMPACT or 6-10 lease request (u8 kind | body), as above.
+//   inner:   a kind 1 TXN, 2 COMPACT, 6-10 lease or 11 ALARM request (u8 kind | body), as above.
 //   Applies the entry in one transaction with its mark: meta "applied" = index | term, and (flag 1)
 //   meta "conf" = confState. `index` must be the applied index + 1 (any index ≥ 1 on a store that
 //   never applied an entry). Flag 2: if (client, seq) has a dedup record, its stored result is the
@@ -60,7 +65,12 @@ struct WriteState {
   uint64_t rev = 1;
   uint64_t compact = 0;
   uint64_t applied = 0;  // the last applied Raft entry (statemachine.h)
+  uint32_t alarms = 0;   // bit (1 << type) for each alarm type active for some member
 };
+
+constexpr uint8_t kAlarmNoSpace = 1, kAlarmCorrupt = 2;
+// The active alarms: u32 n | (u8 type | u64 member)*, and the bitmask of their types.
+Status readAlarms(MDB_txn* txn, const Dbs& dbs, std::string& blob, uint32_t& mask);
 
 // Whether a request kind may be an APPLY's inner request (TXN, COMPACT, the lease kinds).
 bool isStateMachineRequest(uint8_t kind);
@@ -90,6 +100,7 @@ class Apply {
   Status del(Reader& in, Writer& out, bool exec);
   Status range(Reader& in, Writer& out, bool exec);
   Status leaseRequest(uint8_t kind, Reader& in, Writer& out);  // kinds 6-10
+  Status alarm(Reader& in, Writer& out);                        // kind 11
   Status leaseRevoke(uint64_t id, uint64_t& deleted);
   Status compare(Reader& in, bool exec, bool& holds);
   Status writeVersion(const uint8_t* key, size_t keyLen, const uint8_t* header, const uint8_t* value, size_t valueLen,

@@ -1,5 +1,6 @@
 #include "store.h"
 
+#include "hash.h"
 #include "lease.h"
 #include "reads.h"
 #include "statemachine.h"
@@ -38,6 +39,8 @@ Napi::Function Store::Init(Napi::Env env) {
                          InstanceMethod<&Store::Revision>("revision"),
                          InstanceMethod<&Store::Close>("close"),
                          InstanceMethod<&Store::Copy>("copy"),
+                         InstanceMethod<&Store::HashKv>("hashKv"),
+                         InstanceMethod<&Store::Alarms>("alarms"),
                      });
 }
 
@@ -51,7 +54,7 @@ Store::Store(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Store>(info) {
   config_.path = info[0].As<Napi::String>().Utf8Value();
   config_.mapSize = static_cast<size_t>(info[1].As<Napi::Number>().Int64Value());
   maxSnapshots_ = info[2].As<Napi::Number>().Uint32Value();
-  config_.maxReaders = static_cast<unsigned>(maxSnapshots_ + 2);  // + the store's own view + a copy
+  config_.maxReaders = static_cast<unsigned>(maxSnapshots_ + 4);  // + the store's own view, a copy, two hashes
   config_.noSync = info[3].ToBoolean().Value();
   if (info.Length() > 6 && info[6].IsNumber()) config_.spinMicros = info[6].As<Napi::Number>().Uint32Value();
   auto key = info[4].As<Napi::Buffer<uint8_t>>();
@@ -313,6 +316,22 @@ Napi::Value Store::TakeSnapshot(const Napi::CallbackInfo& info) {
   return snap;
 }
 
+// alarms() → u32 n | (u8 type | u64 member)*  (see apply.h)
+Napi::Value Store::Alarms(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  View* v = latest(env);
+  if (!v) return env.Undefined();
+  std::string blob;
+  uint32_t mask;
+  Status s = readAlarms(v->txn, dbs(), blob, mask);
+  if (!s.ok()) {
+    throwStatus(env, s);
+    return env.Undefined();
+  }
+  if (blob.empty()) blob.assign(4, '\0');
+  return Napi::Buffer<char>::Copy(env, blob.data(), blob.size());
+}
+
 // The latest revision alone: status() without its free-list walk.
 Napi::Value Store::Revision(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -385,7 +404,63 @@ class CopyWorker : public Napi::AsyncWorker {
   std::string path_;
   Status status_;
 };
+
+// hashKv(revision) on a pool thread, on a read transaction of its own → {hash (hex), revision,
+// compactRevision, versions}. See hash.h.
+class HashWorker : public Napi::AsyncWorker {
+ public:
+  HashWorker(Napi::Env env, Store* store, MDB_env* mdb, const Dbs& dbs, uint64_t at)
+      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), store_(store), mdb_(mdb), dbs_(dbs), at_(at) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+  void Execute() override {
+    MDB_txn* txn = nullptr;
+    status_ = Status::Lmdb(mdb_txn_begin(mdb_, nullptr, MDB_RDONLY, &txn), "begin read");
+    if (!status_.ok()) return;
+    status_ = hashKv(txn, dbs_, at_, out_);
+    mdb_txn_abort(txn);
+  }
+  void OnOK() override {
+    Napi::Env env = Env();
+    store_->hashed();
+    if (status_.ok()) {
+      char hex[17];
+      snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(out_.hash));
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("hash", Napi::String::New(env, hex));
+      o.Set("revision", Napi::Number::New(env, static_cast<double>(out_.revision)));
+      o.Set("compactRevision", Napi::Number::New(env, static_cast<double>(out_.compact)));
+      o.Set("versions", Napi::Number::New(env, static_cast<double>(out_.versions)));
+      deferred_.Resolve(o);
+    } else {
+      AddonData* data = env.GetInstanceData<AddonData>();
+      deferred_.Reject(data->errorClass.New({Napi::String::New(env, status_.code), Napi::String::New(env, status_.message)}));
+    }
+    store_->Unref();
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  Store* store_;
+  MDB_env* mdb_;
+  Dbs dbs_;
+  uint64_t at_;
+  KvHash out_;
+  Status status_;
+};
 }  // namespace
+
+Napi::Value Store::HashKv(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (state_ != kOpen) return fail(env, "AXIS_CLOSED", "the store is closed");
+  if (info.Length() < 1 || !info[0].IsNumber()) return fail(env, "AXIS_INVALID_ARGUMENT", "hashKv(revision)");
+  if (hashing_ >= 2) return fail(env, "AXIS_TOO_MANY_REQUESTS", "two hashes of this store are being computed; try again later");
+  hashing_++;
+  Ref();
+  auto* worker = new HashWorker(env, this, lmdb(), dbs(), static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value()));
+  Napi::Promise promise = worker->Promise();
+  worker->Queue();
+  return promise;
+}
 
 // copy(dir): a consistent copy of the environment (data.mdb) into the existing empty directory
 // `dir`, from a read view taken when the copy starts; writes go on meanwhile. One at a time.
@@ -405,7 +480,7 @@ Napi::Value Store::Copy(const Napi::CallbackInfo& info) {
 Napi::Value Store::Close(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (state_ != kOpen) return fail(env, "AXIS_CLOSED", "the store is not open");
-  if (copying_) return fail(env, "AXIS_STORAGE", "a copy is in progress; close once it is done");
+  if (copying_ || hashing_ > 0) return fail(env, "AXIS_STORAGE", "a copy or hash is in progress; close once it is done");
   state_ = kClosing;
   return enqueue(env, new Job(Job::kClose));
 }

@@ -55,9 +55,12 @@ class Store : public Napi::ObjectWrap<Store> {
   Napi::Value Revision(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value Copy(const Napi::CallbackInfo& info);
+  Napi::Value HashKv(const Napi::CallbackInfo& info);
+  Napi::Value Alarms(const Napi::CallbackInfo& info);
  public:
-  // The copy worker is done (JS thread).
+  // The copy / hash worker is done (JS thread).
   void copied() { copying_ = false; }
+  void hashed() { hashing_--; }
 
  private:
 
@@ -84,6 +87,7 @@ class Store : public Napi::ObjectWrap<Store> {
   napi_env napiEnv_ = nullptr;
   bool hooked_ = false;
   bool copying_ = false;  // one copy() at a time; close() waits for it on the JS side
+  int hashing_ = 0;       // hashKv() workers running (at most two); close() waits for them
 };
 
 class Snapshot : public Napi::ObjectWrap<Snapshot> {

@@ -120,6 +120,8 @@ Status WriterThread::openEnv() {
   Status s = v.load(dbs_);
   uint64_t appliedTerm;
   if (s.ok()) s = readApplied(txn, dbs_, state_.applied, appliedTerm);
+  std::string alarms;
+  if (s.ok()) s = readAlarms(txn, dbs_, alarms, state_.alarms);
   if (v.hist) mdb_cursor_close(v.hist);
   if (v.revs) mdb_cursor_close(v.revs);
   if (!s.ok()) {

@@ -6,8 +6,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decodeWriteResult, encodeWrite, open, type ApplyEntry, type OpenOptions, type Store, type WriteRequest } from '../ts/storage/index.js';
+import { decodeWriteResult, encodeWrite, open, type OpenOptions, type Store, type WriteRequest } from '../ts/storage/index.js';
 import { ErrorCode, isAxisError } from '../ts/errors/index.js';
+import { entryApplier } from './support/apply-one.js';
 import { tempDirs } from './support/fixtures.js';
 
 const tempDir = tempDirs('lease');
@@ -312,15 +313,10 @@ test('open refuses bad lessor options', { timeout: 20_000 }, async () => {
 test('lease write requests through encodeWrite and apply: the same results, deduplicated, persisted', { timeout: 30_000 }, async () => {
   await withStore(
     async (s) => {
-      let index = 0;
-      let seq = 0;
-      const applyOne = async <R extends WriteRequest>(r: R, client = 1, reuseSeq?: number): Promise<ReturnType<typeof decodeWriteResult<R>>> => {
-        const entry: ApplyEntry = { index: ++index, term: 1, request: { client, seq: reuseSeq ?? ++seq, floor: 0, body: encodeWrite(r) } };
-        const [result] = await s.apply([entry]);
-        return decodeWriteResult(r, result!);
-      };
+      const applier = entryApplier(s);
+      const applyOne = applier.apply;
       assert.deepEqual(await applyOne({ leaseGrant: { id: 10, ttl: 60 } }), { revision: 1, id: 10, ttl: 60 });
-      const grantSeq = seq;
+      const grantSeq = applier.seq();
       // A retried grant gets the first answer, not AXIS_LEASE_EXISTS.
       assert.deepEqual(await applyOne({ leaseGrant: { id: 10, ttl: 60 } }, 1, grantSeq), { revision: 1, id: 10, ttl: 60 });
       await assert.rejects(applyOne({ leaseGrant: { id: 10, ttl: 60 } }), (e: unknown) => isAxisError(e, ErrorCode.LEASE_EXISTS));
@@ -341,14 +337,14 @@ test('lease write requests through encodeWrite and apply: the same results, dedu
       await assert.rejects(applyOne({ leaseExpire: { id: 11, renewals: 0 } }), (e: unknown) => isAxisError(e, ErrorCode.LEASE_NOT_FOUND));
       await assert.rejects(applyOne({ leaseRenew: { id: 11 } }), (e: unknown) => isAxisError(e, ErrorCode.LEASE_NOT_FOUND));
       assert.deepEqual(await applyOne({ leaseExpire: { id: 10, renewals: 2 } }), { revision: 4, deleted: 2 });
-      const revokeSeq = seq;
+      const revokeSeq = applier.seq();
       assert.equal(s.get('a'), undefined);
       // A retried revoke is answered from its record: same result, nothing applied again.
       assert.deepEqual(await applyOne({ leaseExpire: { id: 10, renewals: 2 } }, 1, revokeSeq), { revision: 4, deleted: 2 });
       assert.equal(s.revision(), 4);
       await assert.rejects(applyOne({ leaseRevoke: { id: 10 } }), (e: unknown) => isAxisError(e, ErrorCode.LEASE_NOT_FOUND));
       // Every entry was applied, failures included.
-      assert.equal(s.applied().index, index);
+      assert.equal(s.applied().index, applier.index());
       // Validation as the Store's.
       for (const bad of [{ leaseGrant: { id: 0, ttl: 1 } }, { leaseGrant: { id: 1, ttl: 0 } }, { leaseRevoke: { id: -1 } },
         { leaseCheckpoint: { leases: [{ id: 1, remainingMs: -1 }] } }, { leaseCheckpoint: { leases: 'x' } }, { leaseRenew: {} },

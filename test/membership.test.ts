@@ -9,92 +9,13 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { type Client, connect } from '../ts/client/index.js';
 import { ErrorCode, isAxisError } from '../ts/errors/index.js';
-import { type Server, memberId, resolveConfig, serve } from '../ts/server/index.js';
+import { memberId, resolveConfig, serve } from '../ts/server/index.js';
 import { restoreSnapshot } from '../ts/server/snapshot.js';
-import { MemoryNetwork } from '../ts/transport/index.js';
 import { tempDirs, until } from './support/fixtures.js';
 import { freePorts } from './support/ports.js';
+import { GrowingCluster } from './support/growing-cluster.js';
 
 const dir = tempDirs('members');
-
-interface Node {
-  name: string;
-  peerUrl: string;
-  clientUrl: string;
-  dataDir: string;
-  server?: Server | undefined;
-  fatal?: Error;
-}
-
-/** A cluster whose members can be added and removed: n initial members, room for `spare` more. */
-class Cluster {
-  readonly net = new MemoryNetwork();
-  readonly nodes: Node[] = [];
-  private readonly clients: Client[] = [];
-  clusterId = 0;
-
-  static async create(n: number, spare: number): Promise<Cluster> {
-    const c = new Cluster();
-    const ports = await freePorts(2 * (n + spare));
-    for (let i = 0; i < n + spare; i++) {
-      c.nodes.push({ name: `m${i + 1}`, peerUrl: `tcp://127.0.0.1:${ports[2 * i]}`, clientUrl: `tcp://127.0.0.1:${ports[2 * i + 1]}`, dataDir: await dir() });
-    }
-    const initial = c.nodes.slice(0, n).map((x) => `${x.name}=${x.peerUrl}`).join(',');
-    for (let i = 0; i < n; i++) await c.start(i, initial, 'new');
-    c.clusterId = c.nodes[0]!.server!.member.clusterId;
-    return c;
-  }
-
-  async start(i: number, initialCluster: string, state: 'new' | 'existing'): Promise<Server> {
-    const x = this.nodes[i]!;
-    const config = resolveConfig({
-      name: x.name, dataDir: x.dataDir, peerListen: x.peerUrl, clientListen: x.clientUrl, initialCluster,
-      tickMs: 20, electionTicks: 10, durability: 'nosync', snapshotCount: 40, snapshotCatchupEntries: 10,
-      initialClusterState: state, ...(state === 'existing' ? { clusterId: this.clusterId } : {}),
-    });
-    x.server = await serve(config, { transport: (o) => this.net.transport(o), onFatal: (err) => (x.fatal = err) });
-    return x.server;
-  }
-
-  async stop(i: number): Promise<void> {
-    const s = this.nodes[i]!.server;
-    this.nodes[i]!.server = undefined;
-    await s?.stop();
-  }
-
-  async client(endpoints = this.running().map((x) => x.clientUrl)): Promise<Client> {
-    const cl = await connect({ endpoints, timeoutMs: 15_000, attemptTimeoutMs: 1000 });
-    this.clients.push(cl);
-    return cl;
-  }
-
-  running(): Node[] {
-    return this.nodes.filter((x) => x.server && !x.fatal);
-  }
-
-  /** Waits until every running member has applied as far as the first one's commit index. */
-  async converge(ms = 20_000): Promise<void> {
-    const until = Date.now() + ms;
-    for (;;) {
-      const st = this.running().map((x) => x.server!.member.status());
-      const commit = Math.max(...st.map((s) => s.commitIndex));
-      if (st.every((s) => s.appliedIndex >= commit && s.leader !== 0)) return;
-      if (Date.now() > until) {
-        // What the leader thinks of each member, to tell why one lags.
-        const leader = this.running().find((x) => x.server!.member.status().role === 'leader')?.server?.member as unknown as { raft?: { tracker: { progress: Map<number, unknown> }; log: { firstIndex(): number } } } | undefined;
-        const progress = leader?.raft ? JSON.stringify([...leader.raft.tracker.progress].map(([id, p]) => [id.toString(16), p]), (k, v) => (k === 'inflights' ? undefined : v)) : '';
-        throw new Error(`members did not converge: ${JSON.stringify(st.map((s) => [s.name, s.appliedIndex, s.commitIndex, s.leader]))}; leader's log starts at ${leader?.raft?.log.firstIndex()}; progress ${progress}`);
-      }
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  }
-
-  async close(): Promise<void> {
-    for (const cl of this.clients) await cl.close();
-    for (let i = 0; i < this.nodes.length; i++) await this.stop(i);
-  }
-}
-
 
 /** Every key a member holds, read from it alone. */
 async function keysAt(cl: Client): Promise<Map<string, string>> {
@@ -102,14 +23,14 @@ async function keysAt(cl: Client): Promise<Map<string, string>> {
   return new Map(r.kvs.map((kv) => [kv.key.toString(), kv.value.toString()]));
 }
 
-const clusters: Cluster[] = [];
+const clusters: GrowingCluster[] = [];
 after(async () => {
   for (const c of clusters) await c.close();
 });
 
 describe('membership', { timeout: 120_000 }, () => {
   it('a learner joins from a snapshot, is promoted once caught up; a member that was never started cannot be', async () => {
-    const c = await Cluster.create(3, 2);
+    const c = await GrowingCluster.create(dir, 3, 2);
     clusters.push(c);
     const cl = await c.client();
     const want = new Map<string, string>();
@@ -157,7 +78,7 @@ describe('membership', { timeout: 120_000 }, () => {
   });
 
   it('the leader removes a voter; removing the leader hands leadership over first; a removed member stops', async () => {
-    const c = await Cluster.create(3, 0);
+    const c = await GrowingCluster.create(dir, 3, 0);
     clusters.push(c);
     const cl = await c.client();
     for (let i = 0; i < 20; i++) await cl.put(`k${i}`, 'v');
@@ -181,7 +102,7 @@ describe('membership', { timeout: 120_000 }, () => {
   });
 
   it('a member whose data directory was lost is replaced, and catches up from a snapshot; move-leader', async () => {
-    const c = await Cluster.create(3, 1);
+    const c = await GrowingCluster.create(dir, 3, 1);
     clusters.push(c);
     const cl = await c.client();
     const want = new Map<string, string>();
@@ -218,7 +139,7 @@ describe('membership', { timeout: 120_000 }, () => {
   });
 
   it('a snapshot saved from a live member seeds a new cluster; bad input changes nothing', async () => {
-    const c = await Cluster.create(3, 0);
+    const c = await GrowingCluster.create(dir, 3, 0);
     clusters.push(c);
     const cl = await c.client();
     for (let i = 0; i < 30; i++) await cl.put(`k${i}`, `v${i}`);

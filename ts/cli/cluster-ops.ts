@@ -141,3 +141,42 @@ export async function snapshotCommand(args: string[], flags: Flags, usage: strin
   }
   throw new AxisError(ErrorCode.INVALID_ARGUMENT, `snapshot takes save or restore\n\n${usage}`);
 }
+
+export async function alarmCommand(args: string[], flags: Flags, usage: string): Promise<number> {
+  const [sub, ...rest] = args;
+  if (rest.length > 0) throw new AxisError(ErrorCode.INVALID_ARGUMENT, `alarm ${sub ?? ''} takes no arguments\n\n${usage}`);
+  const type = flags.type?.toUpperCase();
+  if (type !== undefined && type !== 'NOSPACE' && type !== 'CORRUPT') throw new AxisError(ErrorCode.INVALID_ARGUMENT, '--type is NOSPACE or CORRUPT');
+  let list: { type: string; member: number }[];
+  if (sub === 'list') list = await withClient(flags, (c) => c.alarmList());
+  else if (sub === 'disarm') {
+    const member = flags.member === undefined ? undefined : hexId(flags.member, '--member');
+    list = await withClient(flags, (c) => c.alarmDisarm({ ...(type ? { type: type as 'NOSPACE' | 'CORRUPT' } : {}), ...(member ? { member } : {}) }));
+  } else throw new AxisError(ErrorCode.INVALID_ARGUMENT, `alarm takes list or disarm\n\n${usage}`);
+  if (flags['write-out'] === 'json') console.log(JSON.stringify(list.map((a) => ({ ...a, member: a.member.toString(16) }))));
+  else for (const a of list) console.log(`memberID:${a.member.toString(16)} alarm:${a.type}`);
+  return 0;
+}
+
+/** `axis hashkv`: each endpoint's hash at one revision (the first answer's current one unless --rev); exit 1 if they differ. */
+export async function hashKvCommand(args: string[], flags: Flags): Promise<number> {
+  if (args.length > 0) throw new AxisError(ErrorCode.INVALID_ARGUMENT, 'hashkv takes no arguments');
+  const options = clusterConnectOptions(flags);
+  let rev = flags.rev === undefined ? 0 : Number(flags.rev);
+  if (!Number.isSafeInteger(rev) || rev < 0) throw new AxisError(ErrorCode.INVALID_ARGUMENT, '--rev must be a revision');
+  const rows: { endpoint: string; hash?: string; revision?: number; compactRevision?: number; error?: string }[] = [];
+  for (const endpoint of options.endpoints) {
+    try {
+      const h = await withClient({ ...flags, endpoints: endpoint }, (c) => c.hashKv(rev));
+      rev ||= h.revision;
+      rows.push({ endpoint, ...h });
+    } catch (err) {
+      rows.push({ endpoint, error: (err as Error).message });
+    }
+  }
+  if (flags['write-out'] === 'json') console.log(JSON.stringify(rows, null, 2));
+  else for (const r of rows) console.log(r.error ? `${r.endpoint}\terror: ${r.error}` : `${r.endpoint}\t${r.hash}\trevision ${r.revision}\tcompacted ${r.compactRevision}`);
+  const first = rows.find((r) => r.hash);
+  const differ = rows.some((r) => r.hash && first && r.compactRevision === first.compactRevision && r.hash !== first.hash);
+  return differ ? 1 : 0;
+}

@@ -15,7 +15,7 @@ import { leaseCommand, parseLeaseId } from './lease.js';
 import { DEFAULT_ENDPOINTS, runLocalCluster, runServe } from './serve.js';
 import { electCommand, lockCommand } from './recipes.js';
 import { clusterConnectOptions, keysCommand } from './keys.js';
-import { memberCommand, moveLeaderCommand, snapshotCommand } from './cluster-ops.js';
+import { alarmCommand, hashKvCommand, memberCommand, moveLeaderCommand, snapshotCommand } from './cluster-ops.js';
 
 const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
@@ -35,6 +35,9 @@ cluster:
         [--initial-cluster-state new|existing --cluster-id HEX]
         [--snapshot-count 100000] [--snapshot-catchup-entries 5000]
                               the Raft log keeps catch-up entries once it passes count + catch-up
+        [--quota-backend-bytes 2147483648] [--corrupt-check-interval-ms 300000 (0: off)]
+        [--auto-compaction-mode revision|periodic --auto-compaction-retention N|1h]
+                              a NOSPACE alarm past the quota; hash checks; automatic compaction
                               joining a running cluster: add the member first (axis member add)
   member list                 every member: id, name, peer and client URLs, learner or not
   member add NAME --peer-urls URL [--client-urls URL] [--learner]
@@ -44,6 +47,10 @@ cluster:
   member update ID [--peer-urls URL] [--client-urls URL]
                               change a member's addresses
   move-leader ID              hand leadership to another voter
+  alarm list                  the active alarms (NOSPACE: a member passed its quota; CORRUPT)
+  alarm disarm [--type NOSPACE|CORRUPT] [--member ID]
+                              clear alarms (all without --type or --member)
+  hashkv [--rev N]            every member's hash of the key space at a revision (they must agree)
   snapshot save FILE          copy one member's store (--endpoints: exactly one) into FILE
   snapshot restore FILE --data-dir DIR --name N --initial-cluster n1=URL,...
                               seed member N of a new cluster from a saved snapshot
@@ -129,6 +136,12 @@ export interface Flags {
   'peer-urls'?: string;
   'client-urls'?: string;
   learner?: boolean;
+  type?: string;
+  member?: string;
+  'quota-backend-bytes'?: string;
+  'auto-compaction-mode'?: string;
+  'auto-compaction-retention'?: string;
+  'corrupt-check-interval-ms'?: string;
   'metrics-listen'?: string;
   'log-level'?: string;
 }
@@ -244,10 +257,11 @@ function print(cmd: string, result: unknown, json: boolean, t: Target): void {
     }
   } else if (cmd === 'status' && t.kind === 'cluster') {
     const rows = result as Awaited<ReturnType<Client['status']>>;
-    console.log('ENDPOINT\tNAME\tID\tLEADER\tROLE\tTERM\tAPPLIED\tREVISION\tDB SIZE');
+    console.log('ENDPOINT\tNAME\tID\tVERSION\tLEADER\tROLE\tLEARNER\tTERM\tRAFT INDEX\tAPPLIED\tREVISION\tDB SIZE\tIN USE\tALARMS');
     for (const s of rows) {
       const leader = s.members.find((m) => m.id === s.leader)?.name ?? (s.leader ? String(s.leader) : '-');
-      console.log([s.endpoint, s.member.name, s.member.id.toString(16), leader, s.role, s.raftTerm, s.appliedIndex, s.revision, s.dbSize].join('\t'));
+      const alarmText = s.alarms.map((a) => `${a.type}:${a.member.toString(16)}`).join(',') || '-';
+      console.log([s.endpoint, s.member.name, s.member.id.toString(16), s.version, leader, s.role, s.learner, s.raftTerm, s.raftIndex, s.appliedIndex, s.revision, s.dbSize, s.dbSizeInUse, alarmText].join('\t'));
     }
     if (rows.length === 0) console.log('(no member answered)');
   } else {
@@ -335,6 +349,12 @@ async function main(): Promise<number> {
       'peer-urls': { type: 'string' },
       'client-urls': { type: 'string' },
       learner: { type: 'boolean' },
+      type: { type: 'string' },
+      member: { type: 'string' },
+      'quota-backend-bytes': { type: 'string' },
+      'auto-compaction-mode': { type: 'string' },
+      'auto-compaction-retention': { type: 'string' },
+      'corrupt-check-interval-ms': { type: 'string' },
       'metrics-listen': { type: 'string' },
       'log-level': { type: 'string' },
     },
@@ -353,6 +373,8 @@ async function main(): Promise<number> {
   if (cmd === 'member') return memberCommand(args, flags, usage);
   if (cmd === 'move-leader') return moveLeaderCommand(args, flags);
   if (cmd === 'snapshot') return snapshotCommand(args, flags, usage);
+  if (cmd === 'alarm') return alarmCommand(args, flags, usage);
+  if (cmd === 'hashkv') return hashKvCommand(args, flags);
   if (cmd === 'watch') return watchCommand(args, flags);
   if (cmd === 'lease') return leaseCommand(args, flags, usage);
   if (cmd === 'lock') return lockCommand(args, command, flags);

@@ -34,6 +34,10 @@ export async function runServe(flags: Flags): Promise<number> {
   if (flags['cluster-id'] !== undefined) (input as Record<string, unknown>).clusterId = flags['cluster-id'];
   set('snapshotCount', flags['snapshot-count'] === undefined ? undefined : Number(flags['snapshot-count']));
   set('snapshotCatchupEntries', flags['snapshot-catchup-entries'] === undefined ? undefined : Number(flags['snapshot-catchup-entries']));
+  set('quotaBackendBytes', flags['quota-backend-bytes'] === undefined ? undefined : Number(flags['quota-backend-bytes']));
+  set('autoCompactionMode', flags['auto-compaction-mode'] as ConfigInput['autoCompactionMode']);
+  if (flags['auto-compaction-retention'] !== undefined) (input as Record<string, unknown>).autoCompactionRetention = flags['auto-compaction-retention'];
+  set('corruptCheckIntervalMs', flags['corrupt-check-interval-ms'] === undefined ? undefined : Number(flags['corrupt-check-interval-ms']));
   set('peerKeys', flags['peer-keys']);
   set('clientKeys', flags['client-keys']);
   set('insecureListen', flags['insecure-listen']);

@@ -10,7 +10,7 @@
 import { Dealer } from 'zeromq';
 import { AxisError, ErrorCode } from '../errors/index.js';
 import {
-  API_VERSION, type PbMember, type PbMemberList, type PbReply, type PbRequest, type PbStatus, bytesOf, changesFromPb, decodeReply, deleteResultFromPb,
+  API_VERSION, type PbAlarm, type PbMember, type PbMemberList, type PbReply, type PbRequest, type PbStatus, bytesOf, changesFromPb, decodeReply, deleteResultFromPb,
   buf, encodeRequest, endToPb, eventsFromPb, joinFrame, kvFromPb, splitFrame, putResultFromPb, putToPb, rangeOptionsToPb, rangeResultFromPb,
   txnResultFromPb, txnToPb,
 } from '../proto/api.js';
@@ -32,6 +32,10 @@ export interface MemberListing {
   members: { id: number; name: string; peerUrl: string; clientUrl: string; learner: boolean }[];
   /** The member the request was about (added, removed, promoted, updated). */
   member?: { id: number; name: string; peerUrl: string; clientUrl: string; learner: boolean };
+}
+
+function alarms(list: PbAlarm[] | undefined): { type: 'NOSPACE' | 'CORRUPT'; member: number }[] {
+  return (list ?? []).map((a) => ({ type: a.type === 'NOSPACE' ? 'NOSPACE' : 'CORRUPT', member: a.member }));
 }
 
 function listing(r: PbMemberList | null | undefined): MemberListing {
@@ -66,8 +70,11 @@ export interface ClientRangeOptions extends RangeOptions {
   serializable?: boolean;
 }
 
-export interface MemberStatusReport extends Omit<PbStatus, 'member' | 'members'> {
+export interface MemberStatusReport extends Omit<PbStatus, 'member' | 'members' | 'alarms' | 'raftIndex' | 'version'> {
   endpoint: string;
+  raftIndex: number;
+  alarms: { type: 'NOSPACE' | 'CORRUPT'; member: number }[];
+  version: string;
   member: { id: number; name: string; peerUrl: string; clientUrl: string };
   members: { id: number; name: string; peerUrl: string; clientUrl: string }[];
 }
@@ -460,6 +467,26 @@ export class Client implements KV {
   }
 
   /**
+   * The answering member's hash of the key space at `revision` (0: now), once it has applied what
+   * the cluster committed. Meant for a client with one endpoint: compare members' hashes.
+   */
+  async hashKv(revision = 0): Promise<{ hash: string; revision: number; compactRevision: number }> {
+    const r = (await this.call({ hashKv: { revision: checkCount(revision, 'revision') } }, false)).hashKv!;
+    return { hash: r.hash, revision: r.revision, compactRevision: r.compactRevision };
+  }
+
+  /** The cluster's active alarms: NOSPACE (a member passed its quota) or CORRUPT, with the member. */
+  async alarmList(): Promise<{ type: 'NOSPACE' | 'CORRUPT'; member: number }[]> {
+    return alarms((await this.call({ alarmList: {} }, false)).alarmList?.alarms);
+  }
+
+  /** Clears the active alarms of `type` and/or `member` (all without either); the alarms still active. */
+  async alarmDisarm(which: { type?: 'NOSPACE' | 'CORRUPT'; member?: number } = {}): Promise<{ type: 'NOSPACE' | 'CORRUPT'; member: number }[]> {
+    const r = await this.call({ alarmDisarm: { type: which.type ?? '', member: which.member === undefined ? 0 : checkCount(which.member, 'member') } }, true);
+    return alarms(r.alarmDisarm?.alarms);
+  }
+
+  /**
    * One chunk of a copy of the answering member's store: `id` 0 makes a new copy. Meant for a
    * client with one endpoint (every chunk of a copy comes from the member that made it).
    */
@@ -620,6 +647,9 @@ export class Client implements KV {
             dbSize: s.dbSize,
             dbSizeInUse: s.dbSizeInUse,
             learner: s.learner,
+            raftIndex: s.raftIndex ?? 0,
+            alarms: alarms(s.alarms),
+            version: s.version ?? '',
           };
         } catch {
           return undefined;

@@ -47,6 +47,8 @@ export const ErrorCode = {
   MEMBER_REMOVED: 'AXIS_MEMBER_REMOVED',
   /** A snapshot copy this member no longer holds (dropped after a minute unread). */
   SNAPSHOT_GONE: 'AXIS_SNAPSHOT_GONE',
+  /** A NOSPACE alarm is active: only reads, deletes, compactions and revokes go through until it is disarmed. */
+  QUOTA_EXCEEDED: 'AXIS_QUOTA_EXCEEDED',
   // Cluster service and wire.
   /** A frame that does not decode, or a request of a kind this member does not know. */
   MALFORMED_REQUEST: 'AXIS_MALFORMED_REQUEST',

@@ -49,6 +49,7 @@ export interface PbMember { id: number; name: string; peerUrl: string; clientUrl
 export interface PbStatus {
   member?: PbMember | null; members?: PbMember[]; leader: number; raftTerm: number; commitIndex: number; appliedIndex: number;
   role: string; revision: number; compactRevision: number; dbSize: number; dbSizeInUse: number; learner: boolean;
+  raftIndex?: number; alarms?: PbAlarm[]; version?: string;
 }
 export interface PbHeader { clusterId: number; memberId: number; revision: number; raftTerm: number; leader: number }
 
@@ -82,6 +83,9 @@ export interface PbRequest {
   memberPromote?: { id: number } | null;
   memberUpdate?: { id: number; peerUrl?: string; clientUrl?: string } | null;
   moveLeader?: { target: number } | null;
+  hashKv?: { revision?: number } | null;
+  alarmList?: object | null;
+  alarmDisarm?: { type?: string; member?: number } | null;
 }
 
 export interface PbMemberList {
@@ -117,11 +121,16 @@ export interface PbReply {
   memberPromote?: PbMemberList | null;
   memberUpdate?: PbMemberList | null;
   moveLeader?: { leader: number } | null;
+  hashKv?: { hash: string; revision: number; compactRevision: number } | null;
+  alarmList?: { alarms?: PbAlarm[] } | null;
+  alarmDisarm?: { alarms?: PbAlarm[] } | null;
 }
+
+export interface PbAlarm { type: string; member: number }
 
 export const REQUEST_BODIES = ['get', 'range', 'put', 'deleteRange', 'txn', 'compact', 'history', 'changes', 'status', 'watchCreate', 'watchCancel', 'watchProgress',
   'leaseGrant', 'leaseRevoke', 'leaseKeepAlive', 'leaseTimeToLive', 'leaseLeases', 'snapshotRead',
-  'memberList', 'memberAdd', 'memberRemove', 'memberPromote', 'memberUpdate', 'moveLeader'] as const;
+  'memberList', 'memberAdd', 'memberRemove', 'memberPromote', 'memberUpdate', 'moveLeader', 'hashKv', 'alarmList', 'alarmDisarm'] as const;
 export type RequestBody = (typeof REQUEST_BODIES)[number];
 
 // ---- frames ------------------------------------------------------------------------------------

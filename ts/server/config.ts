@@ -37,6 +37,13 @@ export interface MemberConfig {
   /** Raft log compaction: once the log holds more than snapshotCount + snapshotCatchupEntries entries, all but the last snapshotCatchupEntries go (etcd's 100,000 and 5,000). */
   snapshotCount: number;
   snapshotCatchupEntries: number;
+  /** Past this many bytes in use, the member raises a NOSPACE alarm (default 2 GiB, etcd's). */
+  quotaBackendBytes: number;
+  /** Automatic compaction (off by default): 'revision' keeps the last `autoCompactionRetention` revisions; 'periodic' keeps those younger than `autoCompactionRetention` ms. */
+  autoCompactionMode?: 'revision' | 'periodic';
+  autoCompactionRetention?: number;
+  /** How often the leader compares every member's key-space hash (0: never; default 5 min). */
+  corruptCheckIntervalMs: number;
   /** The cluster's shared peer key pair (`--peer-keys FILE`): CURVE between members. */
   peerKeys?: CurveKeys;
   /** The client endpoint's key pair and the client keys it admits (`--client-keys FILE`). */
@@ -184,12 +191,34 @@ export function resolveConfig(input: ConfigInput): MemberConfig {
     ...clusterState(input),
     snapshotCount: positive(input.snapshotCount, 'snapshot count', 100_000),
     snapshotCatchupEntries: positive(input.snapshotCatchupEntries, 'snapshot catch-up entries', 5_000),
+    quotaBackendBytes: positive(input.quotaBackendBytes, 'quota backend bytes', 2 * 1024 ** 3),
+    ...autoCompaction(input),
+    corruptCheckIntervalMs: Number(input.corruptCheckIntervalMs) === 0 ? 0 : positive(input.corruptCheckIntervalMs, 'corrupt check interval', 5 * 60 * 1000),
     ...(peerKeys ? { peerKeys } : {}),
     ...(clientKeys ? { clientKeys } : {}),
     insecureListen,
     ...(metricsListen ? { metricsListen } : {}),
     logLevel: checkLogLevel(input.logLevel),
   };
+}
+
+/** `--auto-compaction-mode revision|periodic` with `--auto-compaction-retention` (revisions, or a duration such as 1h / 30m / 90s / 500ms). */
+function autoCompaction(input: ConfigInput): { autoCompactionMode?: 'revision' | 'periodic'; autoCompactionRetention?: number } {
+  const mode = input.autoCompactionMode;
+  const raw = input.autoCompactionRetention as unknown;
+  if (mode === undefined) {
+    if (raw !== undefined) throw bad('--auto-compaction-retention needs --auto-compaction-mode revision or periodic');
+    return {};
+  }
+  if (mode !== 'revision' && mode !== 'periodic') throw bad(`auto compaction mode must be 'revision' or 'periodic'`);
+  let n = NaN;
+  if (typeof raw === 'number') n = raw;
+  else if (typeof raw === 'string') {
+    const m = /^(\d+)(ms|s|m|h)?$/.exec(raw);
+    if (m) n = Number(m[1]) * (mode === 'periodic' ? { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] ?? 'h']! : 1);
+  }
+  if (!Number.isSafeInteger(n) || n <= 0) throw bad('--auto-compaction-retention must be a positive count (revision) or a duration such as 1h (periodic)');
+  return { autoCompactionMode: mode, autoCompactionRetention: n };
 }
 
 /** `--initial-cluster-state` and, when joining, the `--cluster-id` to join. */

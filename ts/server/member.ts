@@ -17,7 +17,7 @@ import { DurableStorage, decodeConfState } from '../raft/durable-storage.js';
 import type { LogStorage } from '../raft/storage.js';
 import { decodeConfChange } from '../raft/confchange.js';
 import { type ConfChange, type ConfState, type Entry, EntryType, type Message, MessageType, type NodeId, type Ready, Role, emptyConfState, message } from '../raft/types.js';
-import { Decoder, Encoder, LESSOR_DEFAULTS, Lessor, compactionOf, leaseEffect, open, type ApplyEntry, type PreparedWrite, type Store } from '../storage/index.js';
+import { Decoder, Encoder, LESSOR_DEFAULTS, Lessor, alarmOf, compactionOf, leaseEffect, open, type ApplyEntry, type PreparedWrite, type Store } from '../storage/index.js';
 import type { Transport, TransportOptions } from '../transport/types.js';
 import { type MemberConfig, checkEndpoint, clusterIdOf, memberId } from './config.js';
 import { connect } from '../client/index.js';
@@ -25,6 +25,7 @@ import { decodeEntry, encodeEntry } from './entry.js';
 import { type Logger, memberLogger } from './logger.js';
 import { MemberMetrics } from './metrics.js';
 import { type MemberRecord, REMOVED_NOTICE, decodeContext, decodeMembership, encodeContext, encodeMembership, isRemovedNotice } from './membership.js';
+import { Maintenance } from './maintenance.js';
 import { type ChunkReader, type CopyInfo, SnapshotSource, decodeTicket, encodeTicket, installCopy, pullCopy, snapshotRoot } from './snapshot.js';
 
 export type TransportFactory = (options: TransportOptions) => Transport;
@@ -80,6 +81,8 @@ export interface MemberStatus {
   role: Role;
   term: number;
   commitIndex: number;
+  /** The Raft log's last index. */
+  lastIndex: number;
   appliedIndex: number;
   learner: boolean;
   members: (MemberRecord & { learner: boolean })[];
@@ -107,6 +110,8 @@ export class Member {
   private readonly storeListeners: (() => void)[] = [];
   /** How followers pull snapshots (tests may stand in for the network). */
   fetcher: SnapshotFetcher | undefined;
+  /** Quota, automatic compaction, corruption checks (see maintenance.ts). */
+  maintenance: Maintenance | undefined;
   /** What /metrics shows of this member. */
   readonly metrics = new MemberMetrics();
   private raft!: Raft;
@@ -237,6 +242,8 @@ export class Member {
     });
     await this.transport.start();
     this.timer = setInterval(() => this.tick(), this.config.tickMs);
+    this.maintenance = new Maintenance(this, (event, fields) => this.log.info({ event, ...fields }, event));
+    this.maintenance.start();
     if (this.members.size === 1 && this.config.initialClusterState === 'new' && this.raft.tracker.config.voters.has(this.id)) this.raft.campaign();
     this.schedule();
   }
@@ -298,6 +305,7 @@ export class Member {
       role: this.raft.role,
       term: hs.term,
       commitIndex: hs.commit,
+      lastIndex: this.raft.log.lastIndex(),
       appliedIndex: this.applied,
       learner: this.raft.isLearner,
       members: this.memberList().map((m) => ({ ...m, learner: this.raft.tracker.config.learners.has(m.id) })),
@@ -339,6 +347,7 @@ export class Member {
     this.stopped = true;
     clearInterval(this.timer);
     this.lessor.close();
+    await this.maintenance?.stop();
     await this.snapshots.close();
     const err = this.unavailable();
     for (const p of this.proposals.values()) p.reject(err);
@@ -576,6 +585,11 @@ export class Member {
     for (const p of this.proposals.values()) if (p.leaderTerm !== undefined) this.tryPropose(p); // refused now
   }
 
+  /** Whether this member leads now. */
+  get leading(): boolean {
+    return this.raft.role === Role.Leader;
+  }
+
   get electionTimeoutMs(): number {
     return this.config.tickMs * this.config.electionTicks;
   }
@@ -662,8 +676,7 @@ export class Member {
       if (key === undefined) continue;
       const body = bodies[i];
       if (body) this.leaseApplied(body, results[i]!, batch[i]!.term);
-      const compacted = body && compactionOf(body, results[i]!);
-      if (compacted) this.log.info({ event: 'store-compacted', revision: compacted, index: batch[i]!.index }, `store compacted to revision ${compacted}`);
+      if (body) this.logApplied(body, results[i]!, batch[i]!.index);
       const p = this.proposals.get(key);
       if (!p) continue;
       this.proposals.delete(key);
@@ -671,6 +684,17 @@ export class Member {
     }
   }
 
+
+  /** A compaction or an alarm is one line on every member, as it is applied. */
+  private logApplied(body: Uint8Array, result: Buffer, index: number): void {
+    const compacted = compactionOf(body, result);
+    if (compacted) this.log.info({ event: 'store-compacted', revision: compacted, index }, `store compacted to revision ${compacted}`);
+    const alarm = alarmOf(body, result);
+    if (!alarm) return;
+    const fields = { event: alarm.activate ? 'alarm-raised' : 'alarm-disarmed', alarm: alarm.type, for: alarm.member.toString(16), index };
+    if (alarm.activate) this.log.warn(fields, `alarm ${alarm.type} raised for member ${fields.for}`);
+    else this.log.info(fields, `alarm ${alarm.type} for member ${fields.for} disarmed`);
+  }
 
   // ---- membership ----------------------------------------------------------------------------
 

@@ -8,7 +8,8 @@ import {
   API_VERSION, type PbReply, type PbRequest, buf, decodeRequest, endFromPb, eventsToPb, peekRequestId,
   putFromPb, rangeOptionsFromPb, requestBody, txnFromPb, txnResultToPb,
 } from '../proto/api.js';
-import { type WriteRequest, decodeWriteResult, encodeWrite, Limits, randomLeaseId } from '../storage/index.js';
+import { type WriteRequest, decodeWriteResult, encodeWrite, Limits, prepareAlarm, randomLeaseId } from '../storage/index.js';
+import { AXIS_VERSION } from '../version.js';
 import { prepareWrite } from '../storage/write-request.js';
 import type { WatchFilter, WatchHub, WatchResponse } from '../storage/watch.js';
 import type { DeleteResult, PutResult, TxnResult } from '../storage/types.js';
@@ -233,6 +234,9 @@ export class ApiService {
           dbSize: st.dbSize,
           dbSizeInUse: st.dbSizeInUse,
           learner: s.learner,
+          raftIndex: s.lastIndex,
+          alarms: store.alarms().map((a) => ({ type: a.type, member: a.member })),
+          version: AXIS_VERSION,
         };
         return reply;
       }
@@ -260,6 +264,27 @@ export class ApiService {
         const u = req.memberUpdate!;
         const m = await this.member.updateMember(u.id, { ...(u.peerUrl ? { peerUrl: u.peerUrl } : {}), ...(u.clientUrl ? { clientUrl: u.clientUrl } : {}) });
         reply.memberUpdate = this.listing(m.id);
+        return reply;
+      }
+      case 'hashKv': {
+        await this.member.readBarrier();
+        const h = await store.hashKv(req.hashKv!.revision ?? 0);
+        reply.hashKv = { hash: h.hash, revision: h.revision, compactRevision: h.compactRevision };
+        return reply;
+      }
+      case 'alarmList':
+        await this.member.readBarrier();
+        reply.alarmList = { alarms: store.alarms() };
+        return reply;
+      case 'alarmDisarm': {
+        const d = req.alarmDisarm!;
+        if (d.type && d.type !== 'NOSPACE' && d.type !== 'CORRUPT') throw new AxisError(ErrorCode.INVALID_ARGUMENT, `an alarm is NOSPACE or CORRUPT, not ${d.type}`);
+        await this.member.readBarrier();
+        for (const a of store.alarms()) {
+          if ((d.type && a.type !== d.type) || (d.member && a.member !== d.member)) continue;
+          await this.member.proposeWrite(prepareAlarm(false, a.type, a.member));
+        }
+        reply.alarmDisarm = { alarms: this.member.store.alarms() };
         return reply;
       }
       case 'moveLeader':

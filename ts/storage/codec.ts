@@ -15,7 +15,7 @@ export const enum RangeKind { One = 0, Bounded = 1, From = 2 }
 const enum OpType { Put = 1, Delete = 2, Range = 3, Txn = 4 }
 export const enum RequestKind {
   Txn = 1, Compact = 2, RaftAppend = 3, RaftCompact = 4, Apply = 5,
-  LeaseGrant = 6, LeaseRevoke = 7, LeaseCheckpoint = 8, LeaseRenew = 9, LeaseExpire = 10,
+  LeaseGrant = 6, LeaseRevoke = 7, LeaseCheckpoint = 8, LeaseRenew = 9, LeaseExpire = 10, Alarm = 11,
 }
 
 const COMPARE_TARGET = { value: 0, version: 1, createRevision: 2, modRevision: 3, lease: 4 } as const;

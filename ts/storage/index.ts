@@ -10,4 +10,5 @@ export { DEFAULT_DEDUP_HORIZON, type ApplyEntry, type ApplyOptions, type ApplyRe
 export { Watch, WatchHub, type WatchEvent, type WatchFilter, type WatchOptions, type WatchResponse } from './watch.js';
 export { Lessor, LESSOR_DEFAULTS, randomLeaseId, type LessorOptions, type StoredLease } from './lessor.js';
 export { Decoder, Encoder } from './codec.js';
-export { compactionOf, leaseEffect, type LeaseEffect, type PreparedWrite } from './write-request.js';
+export { alarmOf, compactionOf, leaseEffect, type LeaseEffect, type PreparedWrite } from './write-request.js';
+export { prepareAlarm, prepareCompact, type Alarm, type AlarmType } from './write-request.js';

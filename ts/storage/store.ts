@@ -16,7 +16,7 @@ import { Lessor, type LessorOptions, type StoredLease, decodeLease, decodeLeases
 import { type AppliedState, type ApplyEntry, type ApplyOptions, checkApply, decodeApplied, decodeApplyResult, encodeApply } from './state-machine.js';
 import { checkCount, checkKey, checkRange, checkRangeOptions, prefixEnd, toBuffer } from './validate.js';
 import {
-  type LeaseRevokeResult, type PreparedWrite, prepareCompact, prepareDelete, prepareLeaseGrant, prepareLeaseRenew,
+  type Alarm, decodeAlarms, type LeaseRevokeResult, type PreparedWrite, prepareCompact, prepareDelete, prepareLeaseGrant, prepareLeaseRenew,
   prepareLeaseRevoke, preparePut, prepareTxn,
 } from './write-request.js';
 import { checkLeaseId, checkLeaseTtl } from './validate.js';
@@ -147,6 +147,7 @@ export class Store extends ViewReader implements KV {
   private raft: RaftLog | undefined;
   private lessor: Lessor | undefined;
   private copying: Promise<void> | undefined;
+  private readonly hashing = new Set<Promise<unknown>>();
 
   /** Use `open()`. */
   constructor(
@@ -391,12 +392,36 @@ export class Store extends ViewReader implements KV {
     return p;
   }
 
+  /**
+   * A hash of the key space as reads from the compaction floor up to `revision` (default: now) see
+   * it, computed on a pool thread: equal stores at the same floor hash alike, whatever their
+   * background compaction's progress (see native/hash.h).
+   */
+  hashKv(revision = 0): Promise<{ hash: string; revision: number; compactRevision: number; versions: number }> {
+    try {
+      this.check();
+      const p = this.native.hashKv(checkCount(revision, 'revision'));
+      this.hashing.add(p);
+      void p.finally(() => this.hashing.delete(p)).catch(() => {});
+      return p;
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** The active alarms (a cluster's: see `alarm` writes). */
+  alarms(): Alarm[] {
+    this.check();
+    return decodeAlarms(this.native.alarms());
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     this.hub?.close();
     this.lessor?.close();
     await this.copying?.catch(() => {});
+    await Promise.allSettled([...this.hashing]);
     if (this.pending.length > 0) this.flush();
     try {
       await this.native.close();

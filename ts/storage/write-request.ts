@@ -26,7 +26,46 @@ export type WriteRequest =
   /** A keepalive's persistent part: clears the lease's checkpoint (full TTL from now). */
   | { leaseRenew: { id: number } }
   /** A lessor's revoke of a due lease: AXIS_LEASE_RENEWED (nothing changes) unless it has had exactly `renewals` keepalives. */
-  | { leaseExpire: { id: number; renewals: number } };
+  | { leaseExpire: { id: number; renewals: number } }
+  /** Raises or clears an alarm for a member (a cluster's replicated alarms, as etcd's). */
+  | { alarm: { activate: boolean; type: AlarmType; member: number } };
+
+/** NOSPACE: a member's store passed its quota (writes that add data are refused). CORRUPT: members' hashes differ. */
+export type AlarmType = 'NOSPACE' | 'CORRUPT';
+const ALARM_CODES: Record<AlarmType, number> = { NOSPACE: 1, CORRUPT: 2 };
+
+export interface Alarm {
+  type: AlarmType;
+  member: number;
+}
+
+/** native alarms(): u32 n | (u8 type | u64 member)* */
+export function decodeAlarms(buf: Buffer): Alarm[] {
+  const d = new Decoder(buf);
+  const n = d.u32();
+  const out: Alarm[] = [];
+  for (let i = 0; i < n; i++) {
+    const code = d.u8();
+    const member = d.u64();
+    out.push({ type: code === 1 ? 'NOSPACE' : 'CORRUPT', member });
+  }
+  return out;
+}
+
+export function prepareAlarm(activate: boolean, type: AlarmType, member: number): PreparedWrite<{ revision: number }> {
+  const code = ALARM_CODES[type];
+  if (code === undefined) throw new AxisError(ErrorCode.INVALID_ARGUMENT, `an alarm is NOSPACE or CORRUPT, not ${String(type)}`);
+  const m = checkInteger(member, 'member');
+  return {
+    encode: (e) => {
+      e.u8(RequestKind.Alarm);
+      e.u8(activate ? 1 : 0);
+      e.u8(code);
+      e.u64(m);
+    },
+    decode: decodeCompact,
+  };
+}
 
 /** The result of a lease grant through `encodeWrite`. */
 export interface LeaseGrantWriteResult { revision: number; id: number; ttl: number }
@@ -197,7 +236,7 @@ function field(req: object, name: string): Record<string, unknown> {
   return v as Record<string, unknown>;
 }
 
-const KINDS = ['put', 'delete', 'deleteRange', 'txn', 'compact', 'leaseGrant', 'leaseRevoke', 'leaseCheckpoint', 'leaseRenew', 'leaseExpire'] as const;
+const KINDS = ['put', 'delete', 'deleteRange', 'txn', 'compact', 'leaseGrant', 'leaseRevoke', 'leaseCheckpoint', 'leaseRenew', 'leaseExpire', 'alarm'] as const;
 
 function kindOf(req: WriteRequest): (typeof KINDS)[number] {
   if (typeof req !== 'object' || req === null) throw new AxisError(ErrorCode.INVALID_ARGUMENT, 'write request must be an object');
@@ -231,6 +270,8 @@ export function prepareWrite(req: WriteRequest): PreparedWrite<WriteResult> {
       return prepareLeaseRenew(f!.id as number);
     case 'leaseExpire':
       return prepareLeaseExpire(f!.id as number, f!.renewals as number);
+    case 'alarm':
+      return prepareAlarm(f!.activate === true, f!.type as AlarmType, f!.member as number);
   }
 }
 
@@ -265,6 +306,7 @@ export function decodeWriteResult(req: WriteRequest, result: Uint8Array): WriteR
       return txnDecoder((req as { txn: TxnRequest }).txn)(d);
     case 'compact':
     case 'leaseCheckpoint':
+    case 'alarm':
       return decodeCompact(d);
     case 'leaseGrant':
     case 'leaseRevoke':
@@ -308,4 +350,13 @@ export function leaseEffect(body: Uint8Array, result: Uint8Array): LeaseEffect |
 export function compactionOf(body: Uint8Array, result: Uint8Array): number | undefined {
   if (body[0] !== RequestKind.Compact || result[0] !== 0) return undefined;
   return new Decoder(Buffer.from(body.buffer, body.byteOffset + 1, body.byteLength - 1)).u64();
+}
+
+/** What an applied alarm write did; undefined for anything else or a failure. */
+export function alarmOf(body: Uint8Array, result: Uint8Array): { activate: boolean; type: AlarmType; member: number } | undefined {
+  if (body[0] !== RequestKind.Alarm || result[0] !== 0) return undefined;
+  const d = new Decoder(Buffer.from(body.buffer, body.byteOffset + 1, body.byteLength - 1));
+  const activate = d.u8() === 1;
+  const type: AlarmType = d.u8() === ALARM_CODES.NOSPACE ? 'NOSPACE' : 'CORRUPT';
+  return { activate, type, member: d.u64() };
 }
