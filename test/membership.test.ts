@@ -14,6 +14,7 @@ import { restoreSnapshot } from '../ts/server/snapshot.js';
 import { tempDirs, until } from './support/fixtures.js';
 import { freePorts } from './support/ports.js';
 import { GrowingCluster } from './support/growing-cluster.js';
+import { curveKeys, generateKeyPair } from '../ts/security/index.js';
 
 const dir = tempDirs('members');
 
@@ -136,6 +137,26 @@ describe('membership', { timeout: 120_000 }, () => {
     await until('everyone to follow the new leader', 10_000, async () => (c.running().every((x) => x.server!.member.status().leader === moved) ? true : undefined));
     await assert.rejects(all.moveLeader(12345), (e) => isAxisError(e, ErrorCode.MEMBER_NOT_FOUND));
     await all.put('after-move', '1');
+  });
+
+  it('with CURVE on the client ports, a new member still pulls its snapshot, and members compare hashes', async () => {
+    const server = generateKeyPair();
+    const client = generateKeyPair();
+    const curve = { ...client, serverKey: server.publicKey };
+    const c = await GrowingCluster.create(dir, 3, 1, { clientKeys: curveKeys({ ...server, authorized: [client.publicKey] }, 'member', 'test'), corruptCheckIntervalMs: 0 });
+    clusters.push(c);
+    const cl = await c.client(undefined, { curve });
+    for (let i = 0; i < 100; i++) await cl.put(`k${i}`, 'v');
+    const m4 = c.nodes[3]!;
+    await cl.memberAdd({ name: m4.name, peerUrl: m4.peerUrl, clientUrl: m4.clientUrl, learner: true });
+    await c.start(3, c.nodes.map((x) => `${x.name}=${x.peerUrl}`).join(','), 'existing');
+    await c.converge();
+    const only4 = await c.client([m4.clientUrl], { curve });
+    assert.equal((await only4.prefix('k', { serializable: true })).count, 100);
+    const leader = c.running().find((x) => x.server!.member.leading)!;
+    const report = await leader.server!.member.maintenance!.checkHashes();
+    assert.equal(report.length, 3, 'every other member answered');
+    assert.ok(report.every((r) => r.matches));
   });
 
   it('a snapshot saved from a live member seeds a new cluster; bad input changes nothing', async () => {

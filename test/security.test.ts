@@ -125,7 +125,8 @@ describe('key files', () => {
     fs.writeFileSync(file, JSON.stringify({ name: 'n1', dataDir: d, peerKeys: path.join(d, 'peer.keys'), clientKeys: path.join(d, 'server.keys') }));
     const config = resolveConfig(readConfigFile(file));
     assert.equal(config.peerKeys?.publicKey, k.peer.publicKey);
-    assert.deepEqual(config.clientKeys?.authorized, [k.client.publicKey]);
+    // The members' own key too: they read each other's client port (snapshots, hash checks).
+    assert.deepEqual(config.clientKeys?.authorized, [k.server.publicKey, k.client.publicKey]);
     // connect() checks its keys before it opens a socket.
     for (const curve of [{ ...k.client }, { ...k.client, serverKey: 'x' }, { ...k.client, secretKey: k.stranger.secretKey, serverKey: k.server.publicKey }]) {
       await assert.rejects(connect({ endpoints: ['tcp://127.0.0.1:1'], curve: curve as never }), (e: unknown) => {

@@ -3,7 +3,7 @@
  * network, clients (and snapshot pulls) over ZeroMQ on 127.0.0.1, logs compacted every few dozen
  * entries. `overrides` change any member setting.
  */
-import { type Client, connect } from '../../ts/client/index.js';
+import { type Client, type ConnectOptions, connect } from '../../ts/client/index.js';
 import { type ConfigInput, type Server, resolveConfig, serve } from '../../ts/server/index.js';
 import { MemoryNetwork } from '../../ts/transport/index.js';
 import { freePorts } from './ports.js';
@@ -59,8 +59,8 @@ export class GrowingCluster {
     await s?.stop();
   }
 
-  async client(endpoints = this.running().map((x) => x.clientUrl)): Promise<Client> {
-    const cl = await connect({ endpoints, timeoutMs: 15_000, attemptTimeoutMs: 1000 });
+  async client(endpoints = this.running().map((x) => x.clientUrl), options: Partial<ConnectOptions> = {}): Promise<Client> {
+    const cl = await connect({ ...options, endpoints, timeoutMs: 15_000, attemptTimeoutMs: 1000 });
     this.clients.push(cl);
     return cl;
   }

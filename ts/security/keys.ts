@@ -70,6 +70,12 @@ export class CurveKeys {
   }
 }
 
+/** A member's client-endpoint keys as a client of another member's client endpoint (members share the pair). */
+export function memberAsClient(keys: CurveKeys): CurveKeys {
+  if (keys.role !== 'member') throw bad('memberAsClient needs a member\'s client-endpoint keys');
+  return new CurveKeys('client', keys.publicKey, keys.secretKey(), keys.publicKey, []);
+}
+
 /** Whether `key` is a 32-byte key in Z85. */
 export function isZ85Key(key: unknown): key is string {
   return typeof key === 'string' && key.length === 40 && z85Decode(key) !== undefined;
@@ -116,7 +122,8 @@ export function curveKeys(input: unknown, role: KeyRole, source: string): CurveK
       return new CurveKeys(role, publicKey, secretKey, publicKey, [...new Set([publicKey, ...authorized])]);
     case 'member':
       if (authorized.length === 0) throw bad(`${source}: no client key is authorized, so no client could connect (add some with axis keys authorize)`);
-      return new CurveKeys(role, publicKey, secretKey, publicKey, [...new Set(authorized)]);
+      // The members themselves too: they read each other's client port (snapshots, hash checks) with this pair.
+      return new CurveKeys(role, publicKey, secretKey, publicKey, [...new Set([publicKey, ...authorized])]);
     case 'client':
       if (serverKey === undefined) throw bad(`${source}: a client key file needs serverKey, the members' public key (axis keys generate --server FILE)`);
       return new CurveKeys(role, publicKey, secretKey, serverKey, []);

@@ -103,7 +103,7 @@ export class Maintenance {
   private peer(url: string): Promise<Client> {
     let p = this.peers.get(url);
     if (!p) {
-      p = connect({ endpoints: [url], timeoutMs: 10_000 });
+      p = connect({ ...this.member.peerClientOptions(), endpoints: [url], timeoutMs: 10_000 });
       p.catch(() => this.peers.delete(url));
       this.peers.set(url, p);
     }

@@ -20,7 +20,8 @@ import { type ConfChange, type ConfState, type Entry, EntryType, type Message, M
 import { Decoder, Encoder, LESSOR_DEFAULTS, Lessor, alarmOf, compactionOf, leaseEffect, open, type ApplyEntry, type PreparedWrite, type Store } from '../storage/index.js';
 import type { Transport, TransportOptions } from '../transport/types.js';
 import { type MemberConfig, checkEndpoint, clusterIdOf, memberId } from './config.js';
-import { connect } from '../client/index.js';
+import { type ConnectOptions, connect } from '../client/index.js';
+import { memberAsClient } from '../security/index.js';
 import { decodeEntry, encodeEntry } from './entry.js';
 import { type Logger, memberLogger } from './logger.js';
 import { MemberMetrics } from './metrics.js';
@@ -34,8 +35,8 @@ export type TransportFactory = (options: TransportOptions) => Transport;
 const SNAPSHOT_TIMEOUT_MS = 120_000;
 
 /** Pulls snapshot chunks from another member's client port. */
-const clientFetcher: SnapshotFetcher = (clientUrl) => {
-  const client = connect({ endpoints: [clientUrl], timeoutMs: 30_000 });
+const clientFetcher = (clientUrl: string, options: Partial<ConnectOptions>): ReturnType<SnapshotFetcher> => {
+  const client = connect({ ...options, endpoints: [clientUrl], timeoutMs: 30_000 });
   return {
     read: async (id, offset) => {
       const r = await (await client).snapshotRead(id, offset);
@@ -585,6 +586,11 @@ export class Member {
     for (const p of this.proposals.values()) if (p.leaderTerm !== undefined) this.tryPropose(p); // refused now
   }
 
+  /** How this member connects to another's client endpoint (snapshots, hash checks): with the shared client-endpoint keys when there are some. */
+  peerClientOptions(): Partial<ConnectOptions> {
+    return this.config.clientKeys ? { curve: memberAsClient(this.config.clientKeys) } : {};
+  }
+
   /** Whether this member leads now. */
   get leading(): boolean {
     return this.raft.role === Role.Leader;
@@ -960,7 +966,7 @@ export class Member {
     if (!t || this.pulling || meta.index <= this.applied) return;
     this.pulling = true;
     const dir = path.join(snapshotRoot(this.config.dataDir), `in-${meta.index}`);
-    const fetcher = (this.fetcher ?? clientFetcher)(t.clientUrl);
+    const fetcher = this.fetcher ? this.fetcher(t.clientUrl) : clientFetcher(t.clientUrl, this.peerClientOptions());
     this.log.info({ event: 'snapshot-pulling', from: t.clientUrl, index: meta.index, bytes: t.size }, `pulling a snapshot at index ${meta.index} (${t.size} bytes) from ${t.clientUrl}`);
     pullCopy(fetcher.read, t.id, t.size, dir)
       .then(() => {
