@@ -332,3 +332,51 @@ describe('axis lock and axis elect', { timeout: 60_000 }, () => {
     }
   });
 });
+
+describe('axis member, move-leader, snapshot, alarm, hashkv, status', { timeout: 120_000 }, () => {
+  type Failed = { code: number; stdout: string; stderr: string };
+  const axis = (...args: string[]) => run(process.execPath, [mainJs, ...args], { timeout: 30_000, encoding: 'utf8' });
+
+  it('operate a running cluster from the command line', async () => {
+    const { startCluster } = await import('./support/cluster.js');
+    const c = await startCluster(3, dir);
+    try {
+      const ep = ['--endpoints', c.endpoints.join(',')];
+      const cl = await c.client();
+      await cl.put('a', '1');
+      const list = (await axis('member', 'list', ...ep)).stdout.trim().split('\n');
+      assert.equal(list[0], 'ID\tNAME\tPEER URL\tCLIENT URL\tLEARNER');
+      assert.deepEqual(list.slice(1).map((l) => l.split('\t')[1]).sort(), ['m1', 'm2', 'm3']);
+      const ids = list.slice(1).map((l) => l.split('\t')[0]!);
+      // Adding prints how to start the member; a bad request changes nothing.
+      const added = (await axis('member', 'add', 'm4', '--peer-urls', 'tcp://127.0.0.1:1', '--learner', ...ep)).stdout;
+      assert.match(added, /Member [0-9a-f]+ added to cluster [0-9a-f]+ as a learner/);
+      assert.match(added, /--initial-cluster-state existing --cluster-id [0-9a-f]+/);
+      await assert.rejects(axis('member', 'promote', /Member ([0-9a-f]+)/.exec(added)![1]!, ...ep), (e: Failed) => e.code === 1 && /AXIS_LEARNER_NOT_READY/.test(e.stderr));
+      await assert.rejects(axis('member', 'add', 'm5', ...ep), (e: Failed) => e.code === 1 && /needs --peer-urls/.test(e.stderr));
+      await axis('member', 'remove', /Member ([0-9a-f]+)/.exec(added)![1]!, ...ep);
+      assert.equal((await cl.memberList()).members.length, 3);
+      // Leadership moves on request.
+      const leaderId = c.servers[await c.leader()]!.member.id;
+      const target = ids.find((id) => parseInt(id, 16) !== leaderId)!;
+      assert.equal((await axis('move-leader', target, ...ep)).stdout.trim(), `Leadership moved to ${target}`);
+      // Status shows version, raft index, learner flag and alarms.
+      const st = (await axis('status', ...ep)).stdout.trim().split('\n');
+      assert.match(st[0]!, /VERSION.*RAFT INDEX.*IN USE\tALARMS/);
+      assert.equal(st.length, 4);
+      // Hashes agree; no alarms.
+      const hashes = (await axis('hashkv', ...ep)).stdout.trim().split('\n').map((l) => l.split('\t')[1]);
+      assert.equal(new Set(hashes).size, 1, hashes.join(' '));
+      assert.equal((await axis('alarm', 'list', ...ep)).stdout.trim(), '');
+      // A snapshot saved from one member restores into a new member's data directory.
+      const file = path.join(await dir(), 'backup.db');
+      assert.match((await axis('snapshot', 'save', file, '--endpoints', c.endpoints[0]!)).stdout, /Snapshot saved to .*: \d+ bytes, revision \d+/);
+      await assert.rejects(axis('snapshot', 'save', file, ...ep), (e: Failed) => e.code === 1 && /exactly one/.test(e.stderr));
+      const restored = await dir();
+      assert.match((await axis('snapshot', 'restore', file, '--data-dir', restored, '--name', 'solo', '--initial-cluster', 'solo=tcp://127.0.0.1:2')).stdout, /Restored/);
+      await assert.rejects(axis('snapshot', 'restore', file, '--data-dir', restored, '--name', 'solo', '--initial-cluster', 'solo=tcp://127.0.0.1:2'), (e: Failed) => e.code === 1 && /holds a store already/.test(e.stderr));
+    } finally {
+      await c.close();
+    }
+  });
+});
