@@ -19,9 +19,9 @@ export interface ChildRun {
  * Always bounded: killed after `timeoutMs` whatever happens. Only complete lines count: a line cut
  * short by the kill is dropped (it acknowledges nothing).
  */
-export function runWriter(args: string[], opts: { timeoutMs: number; killAfterReady?: number; onReady?: (kill: () => void) => void; node?: string[]; script?: string }): Promise<ChildRun> {
+export function runWriter(args: string[], opts: { timeoutMs: number; killAfterReady?: number; onReady?: (kill: () => void) => void; node?: string[]; script?: string; env?: Record<string, string> }): Promise<ChildRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...(opts.node ?? []), opts.script ?? WRITER, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...(opts.node ?? []), opts.script ?? WRITER, ...args], { stdio: ['ignore', 'pipe', 'pipe'], ...(opts.env ? { env: { ...process.env, ...opts.env } } : {}) });
     const lines: Line[] = [];
     let buf = '';
     let stderr = '';

@@ -15,6 +15,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { AxisError, ErrorCode } from '../errors/index.js';
+import { failpoint } from '../failpoint.js';
 import { encodeConfState } from '../raft/durable-storage.js';
 import type { ConfState, HardState } from '../raft/types.js';
 import { type OpenOptions, type Store, open } from '../storage/index.js';
@@ -237,8 +238,10 @@ export async function installCopy(
   } finally {
     await s.close();
   }
+  failpoint('snapshot-install-before-rename');
   await fs.rename(path.join(copyDir, 'data.mdb'), path.join(dataDir, 'data.mdb'));
   await syncDir(dataDir);
+  failpoint('snapshot-install-after-rename');
   await fs.rm(copyDir, { recursive: true, force: true });
 }
 
