@@ -297,6 +297,26 @@ describe('observability', { timeout: 120_000 }, () => {
     assert.equal(events(c.nodes[lead]!, 'member-removed')[0]!.name, 'o9');
   });
 
+  it('an alarm raised and disarmed is one line on every member, as it is applied', async () => {
+    // Every member is over a 1-byte quota at once: each raises NOSPACE for itself.
+    const c = await Cluster.create(3, { quotaBackendBytes: 1, corruptCheckIntervalMs: 0 });
+    clusters.push(c);
+    await c.leader();
+    const cl = await c.client();
+    const ids = c.nodes.map((x) => memberId(x.name).toString(16));
+    for (const x of c.nodes) {
+      await until(`${x.name} to log every member's alarm`, 20_000, () => (ids.every((id) => events(x, 'alarm-raised').some((l) => l.for === id)) ? true : undefined));
+      for (const l of events(x, 'alarm-raised')) {
+        assert.equal(l.alarm, 'NOSPACE');
+        assert.equal(l.level, 40, 'a warning');
+      }
+    }
+    await cl.alarmDisarm({ type: 'NOSPACE' });
+    for (const x of c.nodes) await until(`${x.name} to log the disarm`, 20_000, () => events(x, 'alarm-disarmed')[0]);
+    const disarmed = events(c.nodes[0]!, 'alarm-disarmed');
+    assert.ok(disarmed.every((l) => l.alarm === 'NOSPACE' && ids.includes(l.for as string) && l.level === 30));
+  });
+
   it('configuration: --metrics-listen is http:// on loopback unless --insecure-listen; the log level is checked', () => {
     const base = { name: 'n1', dataDir: '/nonexistent', peerListen: 'tcp://127.0.0.1:2380', clientListen: 'tcp://127.0.0.1:2379' };
     assert.equal(resolveConfig({ ...base, metricsListen: 'http://127.0.0.1:2381' }).metricsListen, 'http://127.0.0.1:2381');
