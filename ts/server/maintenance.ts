@@ -15,6 +15,7 @@
 import { connect, type Client } from '../client/index.js';
 import { isAxisError } from '../errors/index.js';
 import { prepareAlarm, prepareCompact } from '../storage/index.js';
+import type { Logger } from './logger.js';
 import type { Member } from './member.js';
 
 /** How often the quota and the compaction policy are looked at. */
@@ -29,7 +30,7 @@ export class Maintenance {
 
   constructor(
     private readonly member: Member,
-    private readonly log: (event: string, fields: Record<string, unknown>) => void,
+    private readonly log: Logger,
   ) {}
 
   start(): void {
@@ -56,7 +57,7 @@ export class Maintenance {
       if (this.stopped || this.busy.has(kind)) return;
       this.busy.add(kind);
       f().catch((err: unknown) => {
-        if (!this.stopped) this.log('maintenance failed', { kind, error: (err as Error).message });
+        if (!this.stopped) this.log.warn({ event: 'maintenance-failed', kind, err }, `${kind} check failed: ${(err as Error).message}`);
       }).finally(() => this.busy.delete(kind));
     }, ms);
     t.unref();
@@ -68,12 +69,12 @@ export class Maintenance {
     const { dbSizeInUse } = store.status();
     if (dbSizeInUse <= this.member.config.quotaBackendBytes) return;
     if (store.alarms().some((a) => a.type === 'NOSPACE' && a.member === this.member.id)) return;
-    this.log('alarm raised', { alarm: 'NOSPACE', member: this.member.id.toString(16), dbSizeInUse, quota: this.member.config.quotaBackendBytes });
+    this.log.warn({ event: 'quota-exceeded', dbSizeInUse, quota: this.member.config.quotaBackendBytes }, `${dbSizeInUse} bytes in use, past the quota: raising NOSPACE`);
     await this.member.proposeWrite(prepareAlarm(true, 'NOSPACE', this.member.id));
   }
 
   private async compact(to: number): Promise<void> {
-    this.log('auto compaction', { revision: to });
+    this.log.info({ event: 'auto-compaction', revision: to }, `compacting to revision ${to} (automatic)`);
     try {
       await this.member.proposeWrite(prepareCompact(to), { asLeader: true });
     } catch (err) {
@@ -122,7 +123,7 @@ export class Maintenance {
       try {
         theirs = await (await this.peer(m.clientUrl)).hashKv(mine.revision);
       } catch (err) {
-        this.log('hash check skipped', { member: m.name, error: (err as Error).message });
+        this.log.warn({ event: 'hash-check-skipped', for: m.name, err }, `no hash from ${m.name}: ${(err as Error).message}`);
         continue;
       }
       // A member between a compaction's apply and ours hashes another floor: compared next time.
@@ -130,7 +131,7 @@ export class Maintenance {
       const matches = theirs.hash === mine.hash;
       out.push({ member: m.id, hash: theirs.hash, compactRevision: theirs.compactRevision, matches });
       if (!matches) {
-        this.log('alarm raised', { alarm: 'CORRUPT', member: m.name, revision: mine.revision, leaderHash: mine.hash, memberHash: theirs.hash });
+        this.log.error({ event: 'hash-mismatch', for: m.name, revision: mine.revision, leaderHash: mine.hash, memberHash: theirs.hash }, `${m.name} hashes the key space differently at revision ${mine.revision}: raising CORRUPT`);
         await this.member.proposeWrite(prepareAlarm(true, 'CORRUPT', m.id));
       }
     }

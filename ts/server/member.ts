@@ -243,7 +243,7 @@ export class Member {
     });
     await this.transport.start();
     this.timer = setInterval(() => this.tick(), this.config.tickMs);
-    this.maintenance = new Maintenance(this, (event, fields) => this.log.info({ event, ...fields }, event));
+    this.maintenance = new Maintenance(this, this.log);
     this.maintenance.start();
     if (this.members.size === 1 && this.config.initialClusterState === 'new' && this.raft.tracker.config.voters.has(this.id)) this.raft.campaign();
     this.schedule();
