@@ -235,6 +235,7 @@ export class Member {
       listen: this.config.peerListen,
       peers,
       onMessages: (ms) => this.receive(ms),
+      log: (line) => this.log.warn({ event: 'transport' }, line),
       onUnreachable: (peer) => {
         if (this.stopped) return;
         this.raft.reportUnreachable(peer);
