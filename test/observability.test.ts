@@ -8,11 +8,11 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type Client, connect } from '../ts/client/index.js';
+import { connect } from '../ts/client/index.js';
 import { ErrorCode, isAxisError } from '../ts/errors/index.js';
-import { type ConfigInput, type Server, memberId, memberLogger, resolveConfig, serve } from '../ts/server/index.js';
-import { MemoryNetwork } from '../ts/transport/index.js';
+import { type ConfigInput, memberId, resolveConfig } from '../ts/server/index.js';
 import { tempDirs, until } from './support/fixtures.js';
+import { type Node as GrowingNode, GrowingCluster } from './support/growing-cluster.js';
 import { freePorts } from './support/ports.js';
 
 const dir = tempDirs('observability');
@@ -27,83 +27,23 @@ interface LogLine {
   [field: string]: unknown;
 }
 
-interface Node {
-  name: string;
-  peerUrl: string;
-  clientUrl: string;
-  metricsUrl: string;
-  dataDir: string;
-  /** Every line this member logged, as written. */
-  log: string[];
-  server?: Server | undefined;
+type Node = GrowingNode & { metricsUrl: string; log: string[] };
+
+/** Three members (the first started with a leader-to-be), each serving /metrics and keeping its log. */
+async function cluster(overrides: Partial<ConfigInput> = {}): Promise<{ c: GrowingCluster; nodes: Node[]; restart(i: number): Promise<void> }> {
+  const c = await GrowingCluster.create(dir, 3, 0, overrides, { observe: true });
+  clusters.push(c);
+  const initial = c.nodes.map((x) => `${x.name}=${x.peerUrl}`).join(',');
+  return { c, nodes: c.nodes as Node[], restart: async (i) => void (await c.start(i, initial, 'new')) };
 }
 
-class Cluster {
-  readonly net = new MemoryNetwork();
-  readonly nodes: Node[] = [];
-  private readonly clients: Client[] = [];
-  private initial = '';
-
-  private constructor(private readonly overrides: Partial<ConfigInput>) {}
-
-  static async create(n: number, overrides: Partial<ConfigInput> = {}): Promise<Cluster> {
-    const c = new Cluster(overrides);
-    const ports = await freePorts(3 * n);
-    for (let i = 0; i < n; i++) {
-      const [peer, client, metrics] = ports.slice(3 * i, 3 * i + 3);
-      c.nodes.push({
-        name: `o${i + 1}`, peerUrl: `tcp://127.0.0.1:${peer}`, clientUrl: `tcp://127.0.0.1:${client}`,
-        metricsUrl: `http://127.0.0.1:${metrics}`, dataDir: await dir(), log: [],
-      });
-    }
-    c.initial = c.nodes.map((x) => `${x.name}=${x.peerUrl}`).join(',');
-    for (let i = 0; i < n; i++) await c.start(i);
-    return c;
-  }
-
-  async start(i: number): Promise<void> {
-    const x = this.nodes[i]!;
-    const config = resolveConfig({
-      name: x.name, dataDir: x.dataDir, peerListen: x.peerUrl, clientListen: x.clientUrl, metricsListen: x.metricsUrl,
-      initialCluster: this.initial, tickMs: 20, electionTicks: 10, durability: 'nosync', snapshotCount: 40, snapshotCatchupEntries: 10,
-      ...this.overrides,
-    });
-    x.server = await serve(config, { transport: (o) => this.net.transport(o), logger: memberLogger(x.name, { destination: { write: (line: string) => void x.log.push(line) } }) });
-  }
-
-  async stop(i: number): Promise<void> {
-    const s = this.nodes[i]!.server;
-    this.nodes[i]!.server = undefined;
-    await s?.stop();
-  }
-
-  async client(endpoints = this.nodes.filter((x) => x.server).map((x) => x.clientUrl)): Promise<Client> {
-    const cl = await connect({ endpoints, timeoutMs: 15_000, attemptTimeoutMs: 1000 });
-    this.clients.push(cl);
-    return cl;
-  }
-
-  /** The index of the member every running member names leader. */
-  async leader(): Promise<number> {
-    return until('one leader', 20_000, () => {
-      const ids = new Set(this.nodes.filter((x) => x.server).map((x) => x.server!.member.leaderId));
-      const [id] = ids;
-      return ids.size === 1 && id ? this.nodes.findIndex((x) => memberId(x.name) === id) : undefined;
-    });
-  }
-
-  async converge(): Promise<void> {
-    await until('the members to apply everything committed', 20_000, () => {
-      const st = this.nodes.filter((x) => x.server).map((x) => x.server!.member.status());
-      const commit = Math.max(...st.map((s) => s.commitIndex));
-      return st.every((s) => s.appliedIndex >= commit && s.leader !== 0) ? true : undefined;
-    });
-  }
-
-  async close(): Promise<void> {
-    for (const cl of this.clients) await cl.close();
-    for (let i = 0; i < this.nodes.length; i++) await this.stop(i);
-  }
+/** The index of the member every running member names leader. */
+function leader(c: GrowingCluster): Promise<number> {
+  return until('one leader', 20_000, () => {
+    const ids = new Set(c.running().map((x) => x.server!.member.leaderId));
+    const [id] = ids;
+    return ids.size === 1 && id ? c.nodes.findIndex((x) => memberId(x.name) === id) : undefined;
+  });
 }
 
 /** The sum of a metric's samples whose labels include `labels` (0 when it has none). */
@@ -138,18 +78,17 @@ function events(x: Node, event: string): LogLine[] {
   return parsed(x).filter((l) => l.event === event);
 }
 
-const clusters: Cluster[] = [];
+const clusters: GrowingCluster[] = [];
 after(async () => {
   for (const c of clusters) await c.close();
 });
 
 describe('observability', { timeout: 120_000 }, () => {
   it('/metrics counts proposals, leader changes, latencies, db size, watches, leases and peer round trips', async () => {
-    const c = await Cluster.create(3);
-    clusters.push(c);
-    const lead = await c.leader();
+    const { c, nodes } = await cluster();
+    const lead = await leader(c);
     const cl = await c.client();
-    const before = await Promise.all(c.nodes.map(scrape));
+    const before = await Promise.all(nodes.map(scrape));
     for (const [i, text] of before.entries()) {
       assert.equal(sample(text, 'axis_server_has_leader'), 1, c.nodes[i]!.name);
       assert.equal(sample(text, 'axis_server_is_leader'), i === lead ? 1 : 0, c.nodes[i]!.name);
@@ -165,7 +104,7 @@ describe('observability', { timeout: 120_000 }, () => {
     const w = watcher.watch('k', { prefix: true });
     await cl.put('k-last', 'x');
     await c.converge();
-    const after = await Promise.all(c.nodes.map(scrape));
+    const after = await Promise.all(nodes.map(scrape));
     for (const [i, text] of after.entries()) {
       const name = c.nodes[i]!.name;
       // 20 puts, a lease grant and a put: at least 22 entries committed and applied everywhere.
@@ -188,63 +127,61 @@ describe('observability', { timeout: 120_000 }, () => {
 
     // A transfer: every member sees one more leader, and logs it.
     const target = (lead + 1) % 3;
-    const changesBefore = (await Promise.all(c.nodes.map(scrape))).map((t) => sample(t, 'axis_server_leader_changes_seen_total'));
+    const changesBefore = (await Promise.all(nodes.map(scrape))).map((t) => sample(t, 'axis_server_leader_changes_seen_total'));
     await cl.moveLeader(memberId(c.nodes[target]!.name));
-    assert.equal(await c.leader(), target);
-    const changesAfter = (await Promise.all(c.nodes.map(scrape))).map((t) => sample(t, 'axis_server_leader_changes_seen_total'));
+    assert.equal(await leader(c), target);
+    const changesAfter = (await Promise.all(nodes.map(scrape))).map((t) => sample(t, 'axis_server_leader_changes_seen_total'));
     for (let i = 0; i < 3; i++) assert.ok(changesAfter[i]! > changesBefore[i]!, `${c.nodes[i]!.name} counted the new leader`);
-    assert.equal(sample(await scrape(c.nodes[target]!), 'axis_server_is_leader'), 1);
+    assert.equal(sample(await scrape(nodes[target]!), 'axis_server_is_leader'), 1);
   });
 
   it('/health: 200 with a leader and applying, 503 once quorum is lost', async () => {
     // Writes that cannot be committed are given up on (and counted) after 2 s.
-    const c = await Cluster.create(3, { requestTimeoutMs: 2000 });
-    clusters.push(c);
-    await c.leader();
+    const { c, nodes, restart } = await cluster({ requestTimeoutMs: 2000 });
+    await leader(c);
     const cl = await c.client();
     await cl.put('a', '1');
     await c.converge();
-    for (const x of c.nodes) {
+    for (const x of nodes) {
       const h = await health(x);
       assert.equal(h.status, 200, JSON.stringify(h.body));
       assert.equal(h.body.health, true);
       assert.notEqual(h.body.leader, '0');
       assert.ok(h.body.appliedIndex >= h.body.commitIndex);
     }
-    assert.equal((await fetch(`${c.nodes[0]!.metricsUrl}/nothing`)).status, 404);
-    assert.equal((await fetch(`${c.nodes[0]!.metricsUrl}/health`, { method: 'POST' })).status, 405);
+    assert.equal((await fetch(`${nodes[0]!.metricsUrl}/nothing`)).status, 404);
+    assert.equal((await fetch(`${nodes[0]!.metricsUrl}/health`, { method: 'POST' })).status, 405);
 
     await c.stop(1);
     await c.stop(2);
     // The last member loses its leader (CheckQuorum, or an election it cannot win).
     const down = await until('the lone member to report no leader', 20_000, async () => {
-      const h = await health(c.nodes[0]!);
+      const h = await health(nodes[0]!);
       return h.status === 503 ? h : undefined;
     });
     assert.equal(down.body.health, false);
     assert.equal(down.body.reason, 'no leader');
     assert.equal(down.body.leader, '0');
-    assert.equal(sample(await scrape(c.nodes[0]!), 'axis_server_has_leader'), 0);
+    assert.equal(sample(await scrape(nodes[0]!), 'axis_server_has_leader'), 0);
     // A write through it cannot be committed: counted as failed once the member gives up on it.
-    const lone = await connect({ endpoints: [c.nodes[0]!.clientUrl], timeoutMs: 1500, attemptTimeoutMs: 1000 });
+    const lone = await connect({ endpoints: [nodes[0]!.clientUrl], timeoutMs: 1500, attemptTimeoutMs: 1000 });
     await assert.rejects(lone.put('b', '2'), (e) => isAxisError(e) && ([ErrorCode.TIMEOUT, ErrorCode.NO_LEADER, ErrorCode.UNAVAILABLE] as string[]).includes(e.code));
     await lone.close();
-    await until('the member to count the failed write', 10_000, async () => (sample(await scrape(c.nodes[0]!), 'axis_server_proposals_failed_total') >= 1 ? true : undefined));
-    const lostLeader = events(c.nodes[0]!, 'leader-changed').filter((l) => l.leader === '0');
+    await until('the member to count the failed write', 10_000, async () => (sample(await scrape(nodes[0]!), 'axis_server_proposals_failed_total') >= 1 ? true : undefined));
+    const lostLeader = events(nodes[0]!, 'leader-changed').filter((l) => l.leader === '0');
     assert.ok(lostLeader.length >= 1, 'losing the leader is logged');
     assert.equal(lostLeader.at(-1)!.level, 40, 'as a warning');
 
     // Quorum back: healthy again.
-    await c.start(1);
-    await until('the member to be healthy again', 20_000, async () => ((await health(c.nodes[0]!)).status === 200 ? true : undefined));
+    await restart(1);
+    await until('the member to be healthy again', 20_000, async () => ((await health(nodes[0]!)).status === 200 ? true : undefined));
   });
 
   it('logs one JSON line per leader change, snapshot, compaction and membership change', async () => {
-    const c = await Cluster.create(3);
-    clusters.push(c);
-    const lead = await c.leader();
+    const { c, nodes, restart } = await cluster();
+    const lead = await leader(c);
     const cl = await c.client();
-    for (const x of c.nodes) {
+    for (const x of nodes) {
       const lines = parsed(x);
       assert.ok(lines.length > 0);
       for (const l of lines) {
@@ -254,8 +191,8 @@ describe('observability', { timeout: 120_000 }, () => {
         assert.equal(typeof l.msg, 'string');
       }
       const changed = events(x, 'leader-changed').at(-1)!;
-      assert.equal(changed.leader, memberId(c.nodes[lead]!.name).toString(16));
-      assert.equal(changed.self, x === c.nodes[lead]);
+      assert.equal(changed.leader, memberId(nodes[lead]!.name).toString(16));
+      assert.equal(changed.self, x === nodes[lead]);
       assert.equal(typeof changed.term, 'number');
     }
 
@@ -264,24 +201,24 @@ describe('observability', { timeout: 120_000 }, () => {
     await c.stop(lagging);
     let last = { revision: 0 };
     for (let i = 0; i < 80; i++) last = await cl.put(`k${i % 7}`, `v${i}`);
-    await until('the leader to compact its log', 20_000, () => (events(c.nodes[lead]!, 'log-compacted').length > 0 ? true : undefined));
-    await c.start(lagging);
+    await until('the leader to compact its log', 20_000, () => (events(nodes[lead]!, 'log-compacted').length > 0 ? true : undefined));
+    await restart(lagging);
     await c.converge();
-    const installed = await until('the snapshot to be installed', 20_000, () => events(c.nodes[lagging]!, 'snapshot-installed')[0]);
+    const installed = await until('the snapshot to be installed', 20_000, () => events(nodes[lagging]!, 'snapshot-installed')[0]);
     assert.ok((installed.index as number) > 40);
-    assert.equal(events(c.nodes[lagging]!, 'snapshot-pulling').length, 1);
-    const sent = events(c.nodes[lead]!, 'snapshot-sent');
+    assert.equal(events(nodes[lagging]!, 'snapshot-pulling').length, 1);
+    const sent = events(nodes[lead]!, 'snapshot-sent');
     assert.equal(sent.length, 1);
-    assert.equal(sent[0]!.to, memberId(c.nodes[lagging]!.name).toString(16));
+    assert.equal(sent[0]!.to, memberId(nodes[lagging]!.name).toString(16));
     assert.ok((sent[0]!.bytes as number) > 0);
-    const compacted = events(c.nodes[lead]!, 'log-compacted')[0]!;
+    const compacted = events(nodes[lead]!, 'log-compacted')[0]!;
     assert.ok((compacted.index as number) > 0);
     assert.equal(compacted.kept, 10);
 
     // A store compaction is applied, and logged, on every member.
     await cl.compact(last.revision);
     await c.converge();
-    for (const x of c.nodes) {
+    for (const x of nodes) {
       const lines = events(x, 'store-compacted');
       assert.equal(lines.length, 1, x.name);
       assert.equal(lines[0]!.revision, last.revision);
@@ -289,22 +226,21 @@ describe('observability', { timeout: 120_000 }, () => {
 
     // A membership change is one line on the leader.
     await cl.memberAdd({ name: 'o9', peerUrl: 'tcp://127.0.0.1:9', learner: true });
-    const added = events(c.nodes[lead]!, 'member-added');
+    const added = events(nodes[lead]!, 'member-added');
     assert.equal(added.length, 1);
     assert.equal(added[0]!.name, 'o9');
     assert.equal(added[0]!.learner, true);
     await cl.memberRemove(memberId('o9'));
-    assert.equal(events(c.nodes[lead]!, 'member-removed')[0]!.name, 'o9');
+    assert.equal(events(nodes[lead]!, 'member-removed')[0]!.name, 'o9');
   });
 
   it('an alarm raised and disarmed is one line on every member, as it is applied', async () => {
     // Every member is over a 1-byte quota at once: each raises NOSPACE for itself.
-    const c = await Cluster.create(3, { quotaBackendBytes: 1, corruptCheckIntervalMs: 0 });
-    clusters.push(c);
-    await c.leader();
+    const { c, nodes } = await cluster({ quotaBackendBytes: 1, corruptCheckIntervalMs: 0 });
+    await leader(c);
     const cl = await c.client();
-    const ids = c.nodes.map((x) => memberId(x.name).toString(16));
-    for (const x of c.nodes) {
+    const ids = nodes.map((x) => memberId(x.name).toString(16));
+    for (const x of nodes) {
       await until(`${x.name} to log every member's alarm`, 20_000, () => (ids.every((id) => events(x, 'alarm-raised').some((l) => l.for === id)) ? true : undefined));
       for (const l of events(x, 'alarm-raised')) {
         assert.equal(l.alarm, 'NOSPACE');
@@ -312,8 +248,8 @@ describe('observability', { timeout: 120_000 }, () => {
       }
     }
     await cl.alarmDisarm({ type: 'NOSPACE' });
-    for (const x of c.nodes) await until(`${x.name} to log the disarm`, 20_000, () => events(x, 'alarm-disarmed')[0]);
-    const disarmed = events(c.nodes[0]!, 'alarm-disarmed');
+    for (const x of nodes) await until(`${x.name} to log the disarm`, 20_000, () => events(x, 'alarm-disarmed')[0]);
+    const disarmed = events(nodes[0]!, 'alarm-disarmed');
     assert.ok(disarmed.every((l) => l.alarm === 'NOSPACE' && ids.includes(l.for as string) && l.level === 30));
   });
 

@@ -1,10 +1,11 @@
 /**
  * An in-process cluster whose members can be added and removed: members over an in-memory peer
  * network, clients (and snapshot pulls) over ZeroMQ on 127.0.0.1, logs compacted every few dozen
- * entries. `overrides` change any member setting.
+ * entries. `overrides` change any member setting; `observe` gives each member a /metrics address
+ * and keeps the lines it logs.
  */
 import { type Client, type ConnectOptions, connect } from '../../ts/client/index.js';
-import { type ConfigInput, type Server, resolveConfig, serve } from '../../ts/server/index.js';
+import { type ConfigInput, type Server, memberLogger, resolveConfig, serve } from '../../ts/server/index.js';
 import { MemoryNetwork } from '../../ts/transport/index.js';
 import { freePorts } from './ports.js';
 
@@ -15,6 +16,9 @@ export interface Node {
   dataDir: string;
   server?: Server | undefined;
   fatal?: Error;
+  /** With `observe`: where the member serves /metrics and /health, and every line it logged (JSON). */
+  metricsUrl?: string;
+  log?: string[];
 }
 
 /** A cluster whose members can be added and removed: n initial members, room for `spare` more. */
@@ -29,11 +33,15 @@ export class GrowingCluster {
     private readonly overrides: Partial<ConfigInput>,
   ) {}
 
-  static async create(dir: () => Promise<string>, n: number, spare: number, overrides: Partial<ConfigInput> = {}): Promise<GrowingCluster> {
+  static async create(dir: () => Promise<string>, n: number, spare: number, overrides: Partial<ConfigInput> = {}, options: { observe?: boolean } = {}): Promise<GrowingCluster> {
     const c = new GrowingCluster(dir, overrides);
-    const ports = await freePorts(2 * (n + spare));
+    const ports = await freePorts(3 * (n + spare));
     for (let i = 0; i < n + spare; i++) {
-      c.nodes.push({ name: `m${i + 1}`, peerUrl: `tcp://127.0.0.1:${ports[2 * i]}`, clientUrl: `tcp://127.0.0.1:${ports[2 * i + 1]}`, dataDir: await c.dir() });
+      const [peer, client, metrics] = ports.slice(3 * i, 3 * i + 3);
+      c.nodes.push({
+        name: `m${i + 1}`, peerUrl: `tcp://127.0.0.1:${peer}`, clientUrl: `tcp://127.0.0.1:${client}`, dataDir: await c.dir(),
+        ...(options.observe ? { metricsUrl: `http://127.0.0.1:${metrics}`, log: [] } : {}),
+      });
     }
     const initial = c.nodes.slice(0, n).map((x) => `${x.name}=${x.peerUrl}`).join(',');
     for (let i = 0; i < n; i++) await c.start(i, initial, 'new');
@@ -47,9 +55,15 @@ export class GrowingCluster {
       name: x.name, dataDir: x.dataDir, peerListen: x.peerUrl, clientListen: x.clientUrl, initialCluster,
       tickMs: 20, electionTicks: 10, durability: 'nosync', snapshotCount: 40, snapshotCatchupEntries: 10,
       initialClusterState: state, ...(state === 'existing' ? { clusterId: this.clusterId } : {}),
+      ...(x.metricsUrl ? { metricsListen: x.metricsUrl } : {}),
       ...this.overrides,
     });
-    x.server = await serve(config, { transport: (o) => this.net.transport(o), onFatal: (err) => (x.fatal = err) });
+    const log = x.log;
+    x.server = await serve(config, {
+      transport: (o) => this.net.transport(o),
+      onFatal: (err) => (x.fatal = err),
+      ...(log ? { logger: memberLogger(x.name, { destination: { write: (line: string) => void log.push(line) } }) } : {}),
+    });
     return x.server;
   }
 
