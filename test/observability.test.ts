@@ -29,7 +29,7 @@ interface LogLine {
 
 type Node = GrowingNode & { metricsUrl: string; log: string[] };
 
-/** Three members (the first started with a leader-to-be), each serving /metrics and keeping its log. */
+/** Three members, each serving /metrics and keeping what it logs; `restart(i)` starts member i again on its data. */
 async function cluster(overrides: Partial<ConfigInput> = {}): Promise<{ c: GrowingCluster; nodes: Node[]; restart(i: number): Promise<void> }> {
   const c = await GrowingCluster.create(dir, 3, 0, overrides, { observe: true });
   clusters.push(c);
