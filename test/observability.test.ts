@@ -10,7 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect } from '../ts/client/index.js';
 import { ErrorCode, isAxisError } from '../ts/errors/index.js';
-import { type ConfigInput, memberId, resolveConfig } from '../ts/server/index.js';
+import { type ConfigInput, HealthCheck, type MemberStatus, memberId, resolveConfig } from '../ts/server/index.js';
 import { tempDirs, until } from './support/fixtures.js';
 import { type Node as GrowingNode, GrowingCluster } from './support/growing-cluster.js';
 import { freePorts } from './support/ports.js';
@@ -251,6 +251,27 @@ describe('observability', { timeout: 120_000 }, () => {
     for (const x of nodes) await until(`${x.name} to log the disarm`, 20_000, () => events(x, 'alarm-disarmed')[0]);
     const disarmed = events(nodes[0]!, 'alarm-disarmed');
     assert.ok(disarmed.every((l) => l.alarm === 'NOSPACE' && ids.includes(l.for as string) && l.level === 30));
+  });
+
+  it("/health's rule: unhealthy without a leader, when applying stalls behind the commit index, or once the member failed", () => {
+    const s = { leader: 7, term: 2, commitIndex: 10, appliedIndex: 10 } as MemberStatus;
+    const member = { status: () => s, failed: undefined as Error | undefined };
+    const h = new HealthCheck(member, 1000, 0);
+    assert.deepEqual(h.check(0), { health: true, leader: '7', term: 2, commitIndex: 10, appliedIndex: 10 });
+    s.commitIndex = 20; // behind, but not for long
+    assert.equal(h.check(900).health, true);
+    s.appliedIndex = 15; // moving
+    assert.equal(h.check(1800).health, true);
+    const stalled = h.check(2900);
+    assert.equal(stalled.health, false);
+    assert.equal(stalled.reason, 'applied index 15 has not moved toward commit index 20 for 1100 ms');
+    s.appliedIndex = 20; // caught up: however long it took
+    assert.equal(h.check(9000).health, true);
+    s.leader = 0;
+    assert.equal(h.check(9001).reason, 'no leader');
+    s.leader = 7;
+    member.failed = new Error('disk full');
+    assert.equal(h.check(9002).reason, 'stopped: disk full');
   });
 
   it('configuration: --metrics-listen is http:// on loopback unless --insecure-listen; the log level is checked', () => {

@@ -12,7 +12,7 @@ export * from './config.js';
 export { Member, type MemberStatus, type TransportFactory } from './member.js';
 export { ApiService, MAX_REQUEST_BYTES } from './service.js';
 export { type Logger, type LogLevel, memberLogger } from './logger.js';
-export type { Health } from './health.js';
+export { type Health, HealthCheck } from './health.js';
 
 export interface Server {
   member: Member;
@@ -89,5 +89,5 @@ function monitor(member: Member, service: ApiService): MetricsEndpoint {
     leases: () => store(() => member.store.leases().length),
   });
   // Applying may stall for two election timeouts (a slow disk, a snapshot install) before /health says so.
-  return new MetricsEndpoint(member.metrics, new HealthCheck(() => member.status(), Math.max(1000, 2 * member.electionTimeoutMs)));
+  return new MetricsEndpoint(member.metrics, new HealthCheck(member, Math.max(1000, 2 * member.electionTimeoutMs)));
 }

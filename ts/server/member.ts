@@ -335,6 +335,11 @@ export class Member {
     return this.raft.lead;
   }
 
+  /** Why this member stopped serving, if an unrecoverable error stopped it. */
+  get failed(): Error | undefined {
+    return this.failure;
+  }
+
   get term(): number {
     return this.raft.term;
   }
