@@ -140,6 +140,8 @@ describe('maintenance', { timeout: 120_000 }, () => {
     await victim.server!.member.store.put('k1', 'tampered');
     await cl.put('k2', 'after'); // the cluster moves on: the victim's revisions no longer line up
     await c.converge();
+    // The leader reaches members at the client URLs they publish once they are up.
+    await until('every member to publish its client URL', 10_000, async () => ((await cl.memberList()).members.every((m) => m.clientUrl) ? true : undefined));
     const report = await leader.server!.member.maintenance!.checkHashes();
     const bad = report.filter((r) => !r.matches).map((r) => r.member);
     assert.deepEqual(bad, [victim.server!.member.id]);

@@ -158,6 +158,7 @@ describe('membership', { timeout: 120_000 }, () => {
     await c.converge();
     const only4 = await c.client([m4.clientUrl], { curve });
     assert.equal((await only4.prefix('k', { serializable: true })).count, 100);
+    await until('every member to publish its client URL', 10_000, async () => ((await cl.memberList()).members.every((m) => m.clientUrl) ? true : undefined));
     const leader = c.running().find((x) => x.server!.member.leading)!;
     const report = await leader.server!.member.maintenance!.checkHashes();
     assert.equal(report.length, 3, 'every other member answered');

@@ -958,7 +958,13 @@ export class Member {
     for (const [to, t] of this.ticketsOut) {
       const pr = this.raft.tracker.progress.get(to);
       if (!pr || pr.state !== 'snapshot' || this.raft.role !== Role.Leader) this.ticketsOut.delete(to);
-      else if (now - t.at > SNAPSHOT_TIMEOUT_MS) {
+      else if (t.index > 0 && pr.match >= t.index) {
+        // It installed the copy, but this log was compacted past it meanwhile (Raft waits for the
+        // snapshot's outcome to move on): done, so Raft probes it and sends a newer one.
+        this.ticketsOut.delete(to);
+        this.raft.reportSnapshot(to, true);
+        this.schedule();
+      } else if (now - t.at > SNAPSHOT_TIMEOUT_MS) {
         this.ticketsOut.delete(to);
         this.raft.reportSnapshot(to, false);
       }
