@@ -1,5 +1,7 @@
 #include "store.h"
 
+#include <algorithm>
+
 #include "hash.h"
 #include "lease.h"
 #include "reads.h"
@@ -348,18 +350,17 @@ Napi::Value Store::Status_(const Napi::CallbackInfo& info) {
   MDB_stat st;
   Status s = Status::Lmdb(mdb_env_info(lmdb(), &ei), "env info");
   if (s.ok()) s = Status::Lmdb(mdb_env_stat(lmdb(), &st), "env stat");
-  // Free pages are listed in LMDB's free DB (dbi 0): count them to tell the size in use.
-  size_t freePages = 0;
-  MDB_cursor* c = nullptr;
-  if (s.ok()) s = Status::Lmdb(mdb_cursor_open(v->txn, 0, &c), "open free list");
-  if (s.ok()) {
-    MDB_val k, d;
-    int rc;
-    while ((rc = mdb_cursor_get(c, &k, &d, MDB_NEXT)) == MDB_SUCCESS) {
-      if (d.mv_size >= sizeof(size_t)) freePages += *static_cast<const size_t*>(d.mv_data);
-    }
-    if (rc != MDB_NOTFOUND) s = Status::Lmdb(rc, "read free list");
-    mdb_cursor_close(c);
+  // The size in use: every page a B+tree holds (each table's, LMDB's main and free-list trees'),
+  // plus the two meta pages. Counting the free list instead misses the pages the writer has
+  // taken from it into memory for reuse, so "in use" would jump back up after any write.
+  size_t usedPages = 2;
+  const MDB_dbi tables[] = {0, 1, dbs().hist, dbs().revs, dbs().meta, dbs().rlog, dbs().rmeta,
+                            dbs().dedup, dbs().dedupage, dbs().leases, dbs().leasekeys};
+  for (MDB_dbi dbi : tables) {
+    if (!s.ok()) break;
+    MDB_stat t;
+    s = Status::Lmdb(mdb_stat(v->txn, dbi, &t), "table stat");
+    if (s.ok()) usedPages += t.ms_branch_pages + t.ms_leaf_pages + t.ms_overflow_pages;
   }
   if (!s.ok()) {
     throwStatus(env, s);
@@ -367,7 +368,7 @@ Napi::Value Store::Status_(const Napi::CallbackInfo& info) {
   }
   // LMDB's high-water mark: the file's size, as far as LMDB has used it.
   double size = static_cast<double>(ei.me_last_pgno + 1) * st.ms_psize;
-  double used = static_cast<double>(ei.me_last_pgno + 1 - freePages) * st.ms_psize;
+  double used = static_cast<double>(std::min<size_t>(usedPages, ei.me_last_pgno + 1)) * st.ms_psize;
   Napi::Object o = Napi::Object::New(env);
   o.Set("revision", Napi::Number::New(env, static_cast<double>(v->rev)));
   o.Set("compactRevision", Napi::Number::New(env, static_cast<double>(v->compact)));
