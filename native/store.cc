@@ -238,13 +238,12 @@ Napi::Value Store::RaftEntries(const Napi::CallbackInfo& info) {
   return v ? readRaftEntries(info, *v, dbs()) : info.Env().Undefined();
 }
 
-// applied() → u64 index | u64 term | u8 hasConf | [bytes confState]  (see statemachine.h)
-Napi::Value Store::Applied(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  View* v = latest(env);
+// Runs fn(txn, out) on the latest view: what it wrote as a Buffer, or its error thrown.
+template <class F>
+static Napi::Value viewBytes(Napi::Env env, View* v, F&& fn) {
   if (!v) return env.Undefined();
   Writer w;
-  Status s = appliedState(v->txn, dbs(), w);
+  Status s = fn(v->txn, w);
   if (!s.ok()) {
     throwStatus(env, s);
     return env.Undefined();
@@ -252,18 +251,14 @@ Napi::Value Store::Applied(const Napi::CallbackInfo& info) {
   return Napi::Buffer<char>::Copy(env, w.buf.data(), w.buf.size());
 }
 
-// leases() → u32 n | (u64 id | u64 ttlSeconds | u64 remainingMs)*  (see lease.h)
+// applied() → u64 index | u64 term | u8 hasConf | [bytes confState]  (see statemachine.h)
+Napi::Value Store::Applied(const Napi::CallbackInfo& info) {
+  return viewBytes(info.Env(), latest(info.Env()), [&](MDB_txn* t, Writer& w) { return appliedState(t, dbs(), w); });
+}
+
+// leases() → u32 n | (u64 id | u64 ttlSeconds | u64 remainingMs | u64 renewals)*  (see lease.h)
 Napi::Value Store::Leases(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  View* v = latest(env);
-  if (!v) return env.Undefined();
-  Writer w;
-  Status s = listLeases(v->txn, dbs(), w);
-  if (!s.ok()) {
-    throwStatus(env, s);
-    return env.Undefined();
-  }
-  return Napi::Buffer<char>::Copy(env, w.buf.data(), w.buf.size());
+  return viewBytes(info.Env(), latest(info.Env()), [&](MDB_txn* t, Writer& w) { return listLeases(t, dbs(), w); });
 }
 
 // lease(id, keyLimit) → null (no such lease) | u64 ttlSeconds | u64 remainingMs | u64 keyCount | u32 n | (bytes key)*
@@ -320,18 +315,14 @@ Napi::Value Store::TakeSnapshot(const Napi::CallbackInfo& info) {
 
 // alarms() → u32 n | (u8 type | u64 member)*  (see apply.h)
 Napi::Value Store::Alarms(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  View* v = latest(env);
-  if (!v) return env.Undefined();
-  std::string blob;
-  uint32_t mask;
-  Status s = readAlarms(v->txn, dbs(), blob, mask);
-  if (!s.ok()) {
-    throwStatus(env, s);
-    return env.Undefined();
-  }
-  if (blob.empty()) blob.assign(4, '\0');
-  return Napi::Buffer<char>::Copy(env, blob.data(), blob.size());
+  return viewBytes(info.Env(), latest(info.Env()), [&](MDB_txn* t, Writer& w) {
+    std::string blob;
+    uint32_t mask;
+    AXIS_TRY(readAlarms(t, dbs(), blob, mask));
+    if (blob.empty()) w.u32(0);
+    else w.raw(blob.data(), blob.size());
+    return Status::Ok();
+  });
 }
 
 // The latest revision alone: status() without its free-list walk.
