@@ -370,18 +370,20 @@ Napi::Value Store::Status_(const Napi::CallbackInfo& info) {
 }
 
 namespace {
-// mdb_env_copy2 on a pool thread: LMDB copies from its own read transaction, so writers go on.
-class CopyWorker : public Napi::AsyncWorker {
+// Work on a pool thread against the store's environment, answered through a promise. The store is
+// kept alive (Ref) until OnOK has told it the work is done and settled the promise.
+class PoolWorker : public Napi::AsyncWorker {
  public:
-  CopyWorker(Napi::Env env, Store* store, MDB_env* mdb, std::string path)
-      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), store_(store), mdb_(mdb), path_(std::move(path)) {}
+  PoolWorker(Napi::Env env, Store* store, MDB_env* mdb, void (Store::*done)())
+      : Napi::AsyncWorker(env), mdb_(mdb), deferred_(Napi::Promise::Deferred::New(env)), store_(store), done_(done) {
+    store_->Ref();
+  }
   Napi::Promise Promise() { return deferred_.Promise(); }
-  void Execute() override { status_ = Status::Lmdb(mdb_env_copy2(mdb_, path_.c_str(), 0), "copy the environment"); }
   void OnOK() override {
     Napi::Env env = Env();
-    store_->copied();
+    (store_->*done_)();
     if (status_.ok()) {
-      deferred_.Resolve(env.Undefined());
+      deferred_.Resolve(result(env));
     } else {
       AddonData* data = env.GetInstanceData<AddonData>();
       deferred_.Reject(data->errorClass.New({Napi::String::New(env, status_.code), Napi::String::New(env, status_.message)}));
@@ -389,21 +391,34 @@ class CopyWorker : public Napi::AsyncWorker {
     store_->Unref();
   }
 
+ protected:
+  virtual Napi::Value result(Napi::Env env) { return env.Undefined(); }
+  MDB_env* mdb_;
+  Status status_;
+
  private:
   Napi::Promise::Deferred deferred_;
   Store* store_;
-  MDB_env* mdb_;
-  std::string path_;
-  Status status_;
+  void (Store::*done_)();
 };
 
-// hashKv(revision) on a pool thread, on a read transaction of its own → {hash (hex), revision,
-// compactRevision, versions}. See hash.h.
-class HashWorker : public Napi::AsyncWorker {
+// mdb_env_copy2: LMDB copies from its own read transaction, so writers go on.
+class CopyWorker : public PoolWorker {
+ public:
+  CopyWorker(Napi::Env env, Store* store, MDB_env* mdb, std::string path)
+      : PoolWorker(env, store, mdb, &Store::copied), path_(std::move(path)) {}
+  void Execute() override { status_ = Status::Lmdb(mdb_env_copy2(mdb_, path_.c_str(), 0), "copy the environment"); }
+
+ private:
+  std::string path_;
+};
+
+// hashKv(revision) on a read transaction of its own → {hash (hex), revision, compactRevision,
+// versions}. See hash.h.
+class HashWorker : public PoolWorker {
  public:
   HashWorker(Napi::Env env, Store* store, MDB_env* mdb, const Dbs& dbs, uint64_t at)
-      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), store_(store), mdb_(mdb), dbs_(dbs), at_(at) {}
-  Napi::Promise Promise() { return deferred_.Promise(); }
+      : PoolWorker(env, store, mdb, &Store::hashed), dbs_(dbs), at_(at) {}
   void Execute() override {
     MDB_txn* txn = nullptr;
     status_ = Status::Lmdb(mdb_txn_begin(mdb_, nullptr, MDB_RDONLY, &txn), "begin read");
@@ -411,33 +426,23 @@ class HashWorker : public Napi::AsyncWorker {
     status_ = hashKv(txn, dbs_, at_, out_);
     mdb_txn_abort(txn);
   }
-  void OnOK() override {
-    Napi::Env env = Env();
-    store_->hashed();
-    if (status_.ok()) {
-      char hex[17];
-      snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(out_.hash));
-      Napi::Object o = Napi::Object::New(env);
-      o.Set("hash", Napi::String::New(env, hex));
-      o.Set("revision", Napi::Number::New(env, static_cast<double>(out_.revision)));
-      o.Set("compactRevision", Napi::Number::New(env, static_cast<double>(out_.compact)));
-      o.Set("versions", Napi::Number::New(env, static_cast<double>(out_.versions)));
-      deferred_.Resolve(o);
-    } else {
-      AddonData* data = env.GetInstanceData<AddonData>();
-      deferred_.Reject(data->errorClass.New({Napi::String::New(env, status_.code), Napi::String::New(env, status_.message)}));
-    }
-    store_->Unref();
+
+ protected:
+  Napi::Value result(Napi::Env env) override {
+    char hex[17];
+    snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(out_.hash));
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("hash", Napi::String::New(env, hex));
+    o.Set("revision", Napi::Number::New(env, static_cast<double>(out_.revision)));
+    o.Set("compactRevision", Napi::Number::New(env, static_cast<double>(out_.compact)));
+    o.Set("versions", Napi::Number::New(env, static_cast<double>(out_.versions)));
+    return o;
   }
 
  private:
-  Napi::Promise::Deferred deferred_;
-  Store* store_;
-  MDB_env* mdb_;
   Dbs dbs_;
   uint64_t at_;
   KvHash out_;
-  Status status_;
 };
 }  // namespace
 
@@ -447,7 +452,6 @@ Napi::Value Store::HashKv(const Napi::CallbackInfo& info) {
   if (info.Length() < 1 || !info[0].IsNumber()) return fail(env, "AXIS_INVALID_ARGUMENT", "hashKv(revision)");
   if (hashing_ >= 2) return fail(env, "AXIS_TOO_MANY_REQUESTS", "two hashes of this store are being computed; try again later");
   hashing_++;
-  Ref();
   auto* worker = new HashWorker(env, this, lmdb(), dbs(), static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value()));
   Napi::Promise promise = worker->Promise();
   worker->Queue();
@@ -462,7 +466,6 @@ Napi::Value Store::Copy(const Napi::CallbackInfo& info) {
   if (info.Length() < 1 || !info[0].IsString()) return fail(env, "AXIS_INVALID_ARGUMENT", "copy(dir)");
   if (copying_) return fail(env, "AXIS_STORAGE", "a copy is in progress");
   copying_ = true;
-  Ref();  // kept alive until the copy is done
   auto* worker = new CopyWorker(env, this, lmdb(), info[0].As<Napi::String>().Utf8Value());
   Napi::Promise promise = worker->Promise();
   worker->Queue();
