@@ -15,6 +15,9 @@ namespace axis {
 namespace {
 constexpr size_t kGroupCompactBudget = 256;   // change entries compacted alongside client writes
 constexpr size_t kAloneCompactBudget = 2000;  // per transaction when idle
+// kRaft: writer threads taking turns. A commit's thread waits out its flush; with more threads the
+// next groups commit meanwhile, and one flush covers every commit visible when it starts.
+constexpr int kRaftWriterThreads = 4;
 
 constexpr uint8_t kRaftAppendKind = 3, kRaftCompactKind = 4, kApplyKind = 5;
 constexpr uint8_t kRaftAppendLazy = 8;  // RAFT_APPEND flag: durability not needed now (raftlog.h)
@@ -44,7 +47,9 @@ WriterThread::~WriterThread() { join(); }
 
 void WriterThread::join() {
   if (thread_.joinable()) thread_.join();
-  if (second_.joinable()) second_.join();
+  for (std::thread& t : others_) {
+    if (t.joinable()) t.join();
+  }
 }
 
 void WriterThread::closeEnv() {
@@ -312,7 +317,9 @@ void WriterThread::run() {
   std::vector<Job*> batch{first};
   post(batch);
   if (!opened) return;  // the JS side closes what was opened
-  if (config_.durability == Durability::kRaft) second_ = std::thread([this] { loop(); });
+  if (config_.durability == Durability::kRaft) {
+    for (int i = 1; i < kRaftWriterThreads; i++) others_.emplace_back([this] { loop(); });
+  }
   loop();
 }
 
@@ -395,6 +402,7 @@ bool WriterThread::commitGroup(std::vector<Job*>& writes, std::unique_lock<std::
   for (Job* job : writes) lazy = lazy && lazyJob(job->input);
   Status s;
   if (!journal.empty()) s = writeJournal(journal);
+
   MDB_txn* txn = nullptr;
   int rc = s.ok() ? mdb_txn_begin(env_, nullptr, writeFlags(lazy ? MDB_NOMETASYNC : 0), &txn) : MDB_PANIC;
   if (s.ok()) s = Status::Lmdb(rc, "begin");

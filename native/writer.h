@@ -132,10 +132,10 @@ class WriterThread {
   uint64_t journalEpoch_ = 0;
   uint64_t journalSeq_ = 0;  // the newest record written (or replayed)
   uint64_t stampedSeq_ = 0;  // the seq meta "journal" holds as of the last commit
-  // kRaft runs two writer threads taking turns: the baton holder takes the next group, and hands
-  // the baton on as soon as its commit is visible, so the next group runs while it flushes.
+  // kRaft runs several writer threads taking turns: the baton holder takes the next group, and
+  // hands the baton on as soon as its commit is visible, so the next groups run while it flushes.
   // Everything the writer owns (state_, compaction, waiters_, the journal) is the baton holder's.
-  std::thread second_;
+  std::vector<std::thread> others_;
   std::mutex baton_;
   bool stopping_ = false;
 };
