@@ -409,12 +409,17 @@ class PoolWorker : public Napi::AsyncWorker {
   void (Store::*done_)();
 };
 
-// mdb_env_copy2: LMDB copies from its own read transaction, so writers go on.
+// mdb_env_copy2: LMDB copies from its own read transaction, so writers go on. Compacting
+// (MDB_CP_COMPACT) writes the copy's meta pages afresh for that transaction: a plain copy would
+// carry the source's meta pages, and under durability 'raft' the newest of them may be marked "not
+// flushed yet", so a member opening the copy would fall back to an older commit than the one copied.
 class CopyWorker : public PoolWorker {
  public:
   CopyWorker(Napi::Env env, Store* store, MDB_env* mdb, std::string path)
       : PoolWorker(env, store, mdb, &Store::copied), path_(std::move(path)) {}
-  void Execute() override { status_ = Status::Lmdb(mdb_env_copy2(mdb_, path_.c_str(), 0), "copy the environment"); }
+  void Execute() override {
+    status_ = Status::Lmdb(mdb_env_copy2(mdb_, path_.c_str(), MDB_CP_COMPACT), "copy the environment");
+  }
 
  private:
   std::string path_;
