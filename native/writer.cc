@@ -60,12 +60,15 @@ void WriterThread::closeEnv() {
 }
 
 void WriterThread::submit(Job* job) {
+  bool free;
   {
     std::lock_guard<std::mutex> lock(mu_);
     queue_.push_back(job);
     queued_.fetch_add(1, std::memory_order_release);
+    free = batonFree_;
   }
-  cv_.notify_one();
+  // While the baton is held, its holder wakes a thread for the job when it lets go.
+  if (free) cv_.notify_one();
 }
 
 std::vector<Job*> WriterThread::takeDone() {
@@ -283,7 +286,7 @@ void WriterThread::visible(const void* ctx, int finished) {
   self->settleWaiters(false);
   failpoint("commit-visible");
   // The other writer thread may take the next group while this one flushes.
-  if (c->baton) c->baton->unlock();
+  if (c->handOff) self->releaseBaton();
 }
 
 void WriterThread::committed(const Committing& c) {
@@ -325,18 +328,19 @@ void WriterThread::run() {
 
 void WriterThread::loop() {
   for (;;) {
-    std::unique_lock<std::mutex> baton(baton_);
-    if (stopping_) return;
-    std::vector<Job*> jobs;
     // A writer that awaits each write sends the next one a few tens of µs after hearing of the
     // last: wait for it awake a little while before sleeping (a futex wake-up costs as much again).
     for (auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(config_.spinMicros);
-         queued_.load(std::memory_order_acquire) == 0 && compactDone_ && std::chrono::steady_clock::now() < until;) {
+         queued_.load(std::memory_order_acquire) == 0 && !compacting.load() && std::chrono::steady_clock::now() < until;) {
       std::this_thread::yield();
     }
+    std::vector<Job*> jobs;
     {
+      // Take the baton with the work: a thread sleeps until both are there.
       std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [&] { return !queue_.empty() || !compactDone_; });
+      cv_.wait(lock, [&] { return stopping_ || (batonFree_ && (!queue_.empty() || compacting.load())); });
+      if (stopping_) return;
+      batonFree_ = false;
       queued_.store(0, std::memory_order_relaxed);
       jobs.assign(queue_.begin(), queue_.end());
       queue_.clear();
@@ -360,23 +364,36 @@ void WriterThread::loop() {
     }
     post(finished);
     if (!writes.empty()) {
-      // A closing writer keeps the baton: the other thread must find stopping_ set.
-      bool posted = commitGroup(writes, closing ? nullptr : &baton);
-      if (posted && !closing) continue;  // the baton was handed over
+      // A closing writer keeps the baton: no other thread may start a group.
+      bool posted = commitGroup(writes, !closing);
+      if (posted && !closing) continue;  // the baton was handed on
       if (!posted) post(writes);
     } else if (!compactDone_ && !closing) {
       compactAlone();
     }
     settleWaiters(closing != nullptr);
     if (closing) {
-      stopping_ = true;
-      baton.unlock();
-      // The other thread (if any) is flushing or waiting for the baton; join() waits for both.
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        stopping_ = true;
+      }
+      cv_.notify_all();  // the others stop once their flushes end; join() waits for them all
       std::vector<Job*> last{closing};
       post(last);
       return;
     }
+    releaseBaton();
   }
+}
+
+void WriterThread::releaseBaton() {
+  bool work;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    batonFree_ = true;
+    work = !queue_.empty() || compacting.load();
+  }
+  if (work) cv_.notify_one();
 }
 
 void WriterThread::settleWaiters(bool closing) {
@@ -395,7 +412,7 @@ void WriterThread::settleWaiters(bool closing) {
   post(ready);
 }
 
-bool WriterThread::commitGroup(std::vector<Job*>& writes, std::unique_lock<std::mutex>* baton) {
+bool WriterThread::commitGroup(std::vector<Job*>& writes, bool handOff) {
   std::string journal;
   bool raft = raftGroup(writes, journal);
   bool lazy = !raft;
@@ -445,7 +462,7 @@ bool WriterThread::commitGroup(std::vector<Job*>& writes, std::unique_lock<std::
     Committing c;
     c.self = this;
     c.jobs = &writes;
-    c.baton = baton;
+    c.handOff = handOff;
     c.next = next;
     memcpy(c.at, at, sizeof at);
     c.done = done;

@@ -76,7 +76,7 @@ class WriterThread {
   struct Committing {
     WriterThread* self = nullptr;
     std::vector<Job*>* jobs = nullptr;
-    std::unique_lock<std::mutex>* baton = nullptr;  // released once visible, if set
+    bool handOff = false;  // release the baton once visible
     WriteState next;
     uint8_t at[12];
     bool done = false;
@@ -85,8 +85,10 @@ class WriterThread {
   };
   void loop();
   // Returns whether the group's jobs were posted already (kRaft: once the commit was visible,
-  // when the baton was handed on too, if given).
-  bool commitGroup(std::vector<Job*>& writes, std::unique_lock<std::mutex>* baton);
+  // when the baton was handed on too, if `handOff`).
+  bool commitGroup(std::vector<Job*>& writes, bool handOff);
+  // Lets another thread take the next group (waking one if there is work).
+  void releaseBaton();
   // The writer's state after the commit of `c`.
   void committed(const Committing& c);
   // kRaft: appends a journal record (restarting the run when it is long) and flushes it.
@@ -135,8 +137,10 @@ class WriterThread {
   // kRaft runs several writer threads taking turns: the baton holder takes the next group, and
   // hands the baton on as soon as its commit is visible, so the next groups run while it flushes.
   // Everything the writer owns (state_, compaction, waiters_, the journal) is the baton holder's.
+  // batonFree_ and stopping_ are guarded by mu_; a thread sleeps on cv_ until the baton is free
+  // and there is work.
   std::vector<std::thread> others_;
-  std::mutex baton_;
+  bool batonFree_ = true;
   bool stopping_ = false;
 };
 
