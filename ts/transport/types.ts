@@ -12,11 +12,14 @@ export interface TransportOptions {
   /** Bounded outbound queue per peer, in messages (default 4096). */
   maxQueue?: number;
   /**
-   * Called with each received batch, in order per sender. Messages addressed to another member, and
-   * message types that only exist inside a member (hup, beat, unreachable, checkQuorum, snapStatus),
-   * are dropped before this (with a log line). Never called from inside send(), nor after close().
+   * Called with each received batch and the member it came from (its routing id, which the batch
+   * names too), in order per sender. Messages addressed to another member, message types that only
+   * exist inside a member (hup, beat, unreachable, checkQuorum, snapStatus), and messages naming
+   * another sender than the batch's (but for forwarded prop, readIndex and transferLeader) are
+   * dropped before this (with a log line). Whether the sender is a member at all is the receiver's
+   * to decide. Never called from inside send(), nor after close().
    */
-  onMessages: (messages: Message[]) => void;
+  onMessages: (messages: Message[], from: NodeId) => void;
   /**
    * A send to `peer` failed or was dropped (queue full, no connection, unknown peer). Called
    * asynchronously (never from inside send()), coalesced: one call per peer per event-loop turn
