@@ -49,6 +49,14 @@ export interface Transport {
 
 export const DEFAULT_MAX_QUEUE = 4096;
 
+/**
+ * The largest peer frame a member reads (ZeroMQ drops the connection of a peer that sends a larger
+ * one): a batch is at most maxBatchBytes (4 MiB) plus one message that did not fit (an append of
+ * one entry of at most a request's 1.5 MiB), so 32 MiB leaves room while bounding what a stranger
+ * can make a member buffer.
+ */
+export const MAX_PEER_FRAME_BYTES = 32 * 1024 * 1024;
+
 /** Counters both implementations keep, for diagnostics and tests. */
 export interface TransportStats {
   /** Frames (batches) and messages handed to the network. */
