@@ -35,7 +35,9 @@ import { decodeEntry, encodeEntry } from '../ts/server/entry.js';
 import { REMOVED_NOTICE } from '../ts/server/membership.js';
 import { encodeTicket } from '../ts/server/snapshot.js';
 import { encodeWrite } from '../ts/storage/index.js';
+import { MAX_PEER_FRAME_BYTES, ZmqTransport } from '../ts/transport/index.js';
 import { startCluster, type TestCluster } from './support/cluster.js';
+import { freePorts } from './support/ports.js';
 import { tempDirs, until } from './support/fixtures.js';
 
 const dir = tempDirs('peer-fuzz');
@@ -368,6 +370,43 @@ describe('hostile input on the peer port', { timeout: 240_000 + BURSTS * 6000 },
       assert.notEqual(st.leader, STRANGER);
     }
     await converged(c, cl);
+  });
+
+  it("a stranger that floods a member's peer port past its high-water mark and hangs up does not abort the process, and frames past the size limit are refused", async () => {
+    // libzmq 4.3.5 asserts (!_io_error, stream_engine_base.cpp) when a socket with ZMTP heartbeats
+    // has stopped reading (its queue to the application is full) and its peer hangs up: the next
+    // heartbeat aborts the whole process. The peer ROUTER used to run heartbeats.
+    const [port] = await freePorts(1);
+    const address = `tcp://127.0.0.1:${port}`;
+    let received = 0;
+    const t = new ZmqTransport({ id: 1, clusterId: 7, listen: address, peers: new Map(), onMessages: () => received++, onUnreachable: () => undefined, log: () => undefined });
+    await t.start();
+    try {
+      const d = new Dealer({ routingId: String(STRANGER), linger: 0, sendHighWaterMark: 2000 });
+      d.connect(address);
+      const frame = new Uint8Array(256 * 1024);
+      for (let i = 0; i < 600; i++) await d.send(frame); // queued on the DEALER: its I/O thread sends them
+      // The member's event loop is busy: its ROUTER's queue fills and it stops reading.
+      const block = (ms: number) => {
+        const until = Date.now() + ms;
+        while (Date.now() < until) {
+          // busy
+        }
+      };
+      block(1500);
+      d.close();
+      block(2500); // past a heartbeat interval (1 s) with the peer gone
+      await sleep(100);
+      // An oversized frame (past the ROUTER's message size limit) is refused by ZeroMQ itself.
+      const big = new Dealer({ routingId: String(STRANGER + 1), linger: 0 });
+      big.connect(address);
+      await big.send(encodePeerBatch({ clusterId: 7, from: STRANGER + 1, messages: [{ type: 'app' as MessageType, from: STRANGER + 1, to: 1, term: 1, logTerm: 0, index: 0, entries: [{ term: 1, index: 1, type: 0, data: new Uint8Array(MAX_PEER_FRAME_BYTES + 1) }], commit: 0, reject: false, rejectHint: 0 }] }));
+      await sleep(500);
+      big.close();
+      assert.equal(received, 0, 'nothing a stranger sent reached the member');
+    } finally {
+      await t.close();
+    }
   });
 
   it('frames from outside the cluster are dropped without effect', async () => {
