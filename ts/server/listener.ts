@@ -30,15 +30,17 @@ import type { ApiService, Peer } from './service.js';
 const FRAME_BYTES = 1024 * 1024;
 /** Frames ZeroMQ may hold for one client. */
 const SEND_HWM = 8;
-/** How soon a client whose pipe was full is tried again. */
-const RETRY_MS = 20;
+/** How soon a client whose pipe was full is tried again: at once for one that reads (its pipe drains in a moment), backing off to every 100 ms for one that does not. */
+const RETRY_MS = { first: 1, most: 100 };
 
 interface Outbox {
   identity: Buffer;
   replies: Buffer[];
   bytes: number;
-  /** Its pipe was full: tried again by the retry timer. */
+  /** Its pipe was full: tried again by the retry timer at retryAt, then (still full) after twice as long. */
   blocked: boolean;
+  retryAt: number;
+  retryMs: number;
   /** A watch response was refused (the queue was over its limit): its watches resume once it is under. */
   refused: boolean;
 }
@@ -64,6 +66,7 @@ export class ClientListener {
   private loop: Promise<void> | undefined;
   private gate: CurveGate | undefined;
   private retry: NodeJS.Timeout | undefined;
+  private retryAt = 0;
   private dropped = 0;
   private held = 0;
   private readonly overflowing = new Set<string>();
@@ -174,7 +177,7 @@ export class ClientListener {
     }
     const bytes = encodeReply(reply);
     let q = this.out.get(key);
-    if (!q) this.out.set(key, (q = { identity, replies: [], bytes: 0, blocked: false, refused: false }));
+    if (!q) this.out.set(key, (q = { identity, replies: [], bytes: 0, blocked: false, retryAt: 0, retryMs: RETRY_MS.first, refused: false }));
     q.replies.push(bytes);
     q.bytes += bytes.length;
     // The first reply goes at once; those queued while a send is in flight go together.
@@ -204,6 +207,8 @@ export class ClientListener {
             if (code === 'EAGAIN') {
               // Its pipe is full: it is not reading (or not fast enough). Kept, and tried again soon.
               q.blocked = true;
+              q.retryAt = Date.now() + q.retryMs;
+              q.retryMs = Math.min(2 * q.retryMs, RETRY_MS.most);
               this.retryLater();
               continue;
             }
@@ -215,6 +220,7 @@ export class ClientListener {
           }
           q.replies.splice(0, end);
           q.bytes -= bytes;
+          q.retryMs = RETRY_MS.first;
           progress = true;
           if (q.refused && q.bytes <= this.service.limits.queuedBytesPerClient) {
             q.refused = false;
@@ -227,13 +233,20 @@ export class ClientListener {
     }
   }
 
+  /** Wakes up at the earliest retry of a blocked client. */
   private retryLater(): void {
-    if (this.retry) return;
+    let at = Infinity;
+    for (const q of this.out.values()) if (q.blocked) at = Math.min(at, q.retryAt);
+    if (at === Infinity || (this.retry && at >= this.retryAt)) return;
+    clearTimeout(this.retry);
+    this.retryAt = at;
     this.retry = setTimeout(() => {
       this.retry = undefined;
-      for (const q of this.out.values()) q.blocked = false;
+      const now = Date.now();
+      for (const q of this.out.values()) if (q.blocked && q.retryAt <= now) q.blocked = false;
+      this.retryLater();
       if (!this.sending) void this.drain();
-    }, RETRY_MS);
+    }, Math.max(0, at - Date.now()));
   }
 
   async close(): Promise<void> {
