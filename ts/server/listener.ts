@@ -215,6 +215,7 @@ export class ClientListener {
             // Gone (EHOSTUNREACH: it disconnected), or a send that cannot work: its replies and watches go.
             if (code !== 'EHOSTUNREACH') this.log.warn({ err }, `replies to a client dropped: ${(err as Error).message}`);
             this.out.delete(key);
+            this.overflowing.delete(key);
             this.service.forget(key, 'the client disconnected');
             continue;
           }

@@ -18,7 +18,6 @@ import type { Member } from './member.js';
 
 export { MAX_REQUEST_BYTES };
 
-
 /**
  * A client connection as the service sees it: where to push a watch's responses, and whether its
  * outbound queue has room (a full one makes the watch fall behind and catch up later).
@@ -84,11 +83,6 @@ export class ApiService {
   /** The client behind `key` has room for watch responses again: its watches catch up. */
   resume(key: string): void {
     for (const id of this.peers.get(key)?.watches ?? []) this.hub.resume(id);
-  }
-
-  /** Watches held for the client behind `key`. */
-  watchesOf(key: string): number {
-    return this.peers.get(key)?.watches.size ?? 0;
   }
 
   /** One request frame in, one reply frame's message out (never throws). */
