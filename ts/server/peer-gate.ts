@@ -5,8 +5,8 @@
  * - the sender is a member (or a removed one, to be told so), never this member itself, and every
  *   message names a member as its origin: anyone else is no peer, whatever it claims;
  * - the message is one a correct node could send at all (ts/raft/impossible.ts);
- * - it is one a correct member sends: a snapshot is a ticket (or the removed notice), never raw
- *   data or a chunk, and a forwarded proposal holds entries this member can apply (a write entry
+ * - it is one a correct member sends: a snapshot is a ticket naming a client address (or the
+ *   removed notice), never raw data or a chunk, and a forwarded proposal holds entries this member can apply (a write entry
  *   or a no-op) or a member publishing its own record. A committed entry no member can read stops
  *   every member (they must not skip it), so it must never get into the log.
  * Dropped messages are logged (rate limited per reason and sender) and never reach Raft.
@@ -16,7 +16,10 @@ import { decodeConfChange } from '../raft/confchange.js';
 import { impossible } from '../raft/impossible.js';
 import { EntryType, type Message, MessageType, type NodeId } from '../raft/types.js';
 import { Complaints } from '../transport/index.js';
+import { checkEndpoint } from './config.js';
 import { decodeEntry } from './entry.js';
+import { isRemovedNotice } from './membership.js';
+import { decodeTicket } from './snapshot.js';
 
 export class PeerGate {
   private readonly complaints: Complaints;
@@ -53,7 +56,7 @@ export class PeerGate {
     if (m.from !== this.self && !this.known(m.from)) return `it names ${m.from}, not a member, as its origin`;
     const no = impossible(m);
     if (no) return no;
-    if (m.type === MessageType.Snap && (!m.snapshot || m.snapshot.data.length === 0 || m.chunk)) return 'a snapshot that is no ticket';
+    if (m.type === MessageType.Snap) return this.ticket(m);
     if (m.type === MessageType.Prop) {
       for (const e of m.entries) {
         const why = e.type === EntryType.ConfChange ? this.publication(e.data, m.from) : unreadable(e.data);
@@ -61,6 +64,20 @@ export class PeerGate {
       }
     }
     return undefined;
+  }
+
+  /** A snapshot from a member is a ticket to pull the copy from its client address (or the removed notice). */
+  private ticket(m: Message): string | undefined {
+    if (!m.snapshot || m.chunk || m.snapshot.data.length === 0) return 'a snapshot that is no ticket';
+    if (isRemovedNotice(m.snapshot.data)) return undefined;
+    const t = decodeTicket(m.snapshot.data);
+    if (!t) return 'a snapshot that is no ticket';
+    try {
+      checkEndpoint(t.clientUrl, 'a snapshot ticket\'s address');
+      return undefined;
+    } catch (err) {
+      return (err as Error).message;
+    }
   }
 
   /** A forwarded membership change is a member publishing its own record (Member.publishSelf). */
