@@ -38,6 +38,7 @@ const SNAPSHOT_TIMEOUT_MS = 120_000;
 /** Pulls snapshot chunks from another member's client port. */
 const clientFetcher = (clientUrl: string, options: Partial<ConnectOptions>): ReturnType<SnapshotFetcher> => {
   const client = connect({ ...options, endpoints: [clientUrl], timeoutMs: 30_000 });
+  client.catch(() => undefined); // read() reports a failure to connect; unhandled, it would stop the process
   return {
     read: async (id, offset) => {
       const r = await (await client).snapshotRead(id, offset);
