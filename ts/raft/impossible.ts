@@ -21,7 +21,9 @@ const FROM_PEERS_ONLY: ReadonlySet<MessageType> = new Set([
 /** Why `m` cannot come from a correct node, or undefined when it could. */
 export function impossible(m: Message): string | undefined {
   if (m.term > MAX_TERM) return `term ${m.term} is beyond any election count (${MAX_TERM})`;
-  if (m.term === 0 && FROM_PEERS_ONLY.has(m.type)) return `a ${m.type} message without a term`;
+  // (A node that never saw an election, at term 0, refuses a vote with its own term: 0.)
+  const refusal = m.reject && (m.type === MessageType.VoteResp || m.type === MessageType.PreVoteResp);
+  if (m.term === 0 && FROM_PEERS_ONLY.has(m.type) && !refusal) return `a ${m.type} message without a term`;
   if (m.type === MessageType.Prop && m.entries.length === 0) return 'a proposal without entries';
   if (m.type === MessageType.App) {
     if (m.logTerm > m.term) return `an append after an entry of term ${m.logTerm}, from a leader of term ${m.term}`;
