@@ -45,6 +45,8 @@ const RUNS = Number(process.env.AXIS_FUZZ_RUNS ?? 300);
 const SEED = Number(process.env.AXIS_FUZZ_SEED ?? 4242);
 /** Runs per property: each run is a burst of frames, then the cluster must serve again. */
 const BURSTS = Math.max(5, Math.ceil(RUNS / 10));
+/** A member's word disrupts leadership: each of these bursts waits for an election, so fewer run. */
+const MEMBER_BURSTS = Math.max(5, Math.ceil(RUNS / 20));
 /** Forged terms from outside are at least this far ahead: a member that took one shows it. */
 const FAR = 1_000_000;
 /** A member id no member has. */
@@ -321,7 +323,7 @@ async function converged(c: TestCluster, cl: Client): Promise<void> {
   for (const s of c.servers) assert.equal(s!.member.store.prefix('forged/').count, 0, `a forged write reached ${s!.member.config.name}'s store`);
 }
 
-describe('hostile input on the peer port', { timeout: 240_000 + BURSTS * 6000 }, () => {
+describe('hostile input on the peer port', { timeout: 240_000 + (BURSTS + MEMBER_BURSTS) * 6000 }, () => {
   const clusters: TestCluster[] = [];
   const forgers: Forger[] = [];
   after(async () => {
@@ -531,7 +533,7 @@ describe('hostile input on the peer port', { timeout: 240_000 + BURSTS * 6000 },
         await serving(cl, `after burst ${run}`);
         for (const s of c.servers) assert.equal(s!.member.failed, undefined, `member ${s!.member.config.name} stopped: ${s!.member.failed?.message}`);
       }),
-      { numRuns: BURSTS, seed: SEED + 1, endOnFailure: true, includeErrorInReport: true },
+      { numRuns: MEMBER_BURSTS, seed: SEED + 1, endOnFailure: true, includeErrorInReport: true },
     );
     assert.ok(sent > skipped, `${sent} frames sent, ${skipped} left out`);
     const present = new Set((await cl.prefix('ack/', { keysOnly: true })).kvs.map((kv) => kv.key.toString()));
