@@ -7,8 +7,8 @@ import { AxisError } from '../ts/errors/index.js';
 export interface NativeView {
   /** Key in the shared key buffer. -1: absent; a number: bytes of the kv in the out buffer; a Buffer: a kv too large for it. */
   get(keyLen: number, revision: number): number | Buffer;
-  /** Packed range request → u64 view revision | packed range result. */
-  range(request: Buffer): Buffer;
+  /** Packed range request → u64 view revision | packed range result; past `maxBytes` of key-values (0: no bound), AXIS_RESPONSE_TOO_LARGE. */
+  range(request: Buffer, maxBytes?: number): Buffer;
   history(keyLen: number, from: number, to: number): Buffer;
   /** u64 view revision | packed changes. */
   changes(from: number, to: number, limit: number): Buffer;

@@ -453,7 +453,7 @@ Status Apply::range(Reader& in, Writer& out, bool exec) {
                                                      " is after the current revision " + std::to_string(state_.rev));
   }
   View v = view();
-  return scanRange(v, range, opts, out);
+  return scanRange(v, range, opts, out, resultLimit_);
 }
 
 Status compactChunk(MDB_txn* txn, const Dbs& dbs, uint64_t floor, size_t budget, uint8_t at[12], bool& done) {

@@ -117,6 +117,8 @@ class Apply {
   std::string scratch_;
   Status innerFailure_;
   const Status* forcedInner_ = nullptr;
+  // While an APPLY's request runs, how far `out` may grow (statemachine.cc, kMaxResultBytes).
+  size_t resultLimit_ = 0;
 };
 
 // Removes versions no reader can ask for any more: for each change at or below `floor`, every

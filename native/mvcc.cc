@@ -167,10 +167,11 @@ Status findVersion(MDB_cursor* c, const uint8_t* key, size_t len, uint64_t at, V
   return Status::Ok();
 }
 
-Status scanRange(View& view, const KeyRange& range, const RangeOpts& opts, Writer& out) {
+Status scanRange(View& view, const KeyRange& range, const RangeOpts& opts, Writer& out, size_t maxOut) {
   uint64_t at;
   AXIS_TRY(view.resolve(opts.revision, at));
   size_t countAt = out.mark();
+  bool tooLarge = false;
   out.u64(0);
   size_t moreAt = out.mark();
   out.u8(0);
@@ -189,11 +190,20 @@ Status scanRange(View& view, const KeyRange& range, const RangeOpts& opts, Write
     if (opts.limit == 0 || n < opts.limit) {
       writeKv(out, ver, opts.keysOnly);
       n++;
+      if (maxOut != 0 && out.buf.size() > maxOut) {
+        tooLarge = true;
+        return false;
+      }
     } else {
       more = true;
     }
     return true;
   }));
+  if (tooLarge) {
+    out.truncate(countAt);
+    return Status::Error("AXIS_RESPONSE_TOO_LARGE", "the range holds more than the " + std::to_string(maxOut - countAt) +
+                                                        " bytes of key-values an answer may: read it in pages (a limit, then on from the last key)");
+  }
   out.patch64(countAt, count);
   out.buf[moreAt] = more ? 1 : 0;
   out.patch32(nAt, n);

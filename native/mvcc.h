@@ -126,7 +126,9 @@ Status visitKeys(MDB_cursor* c, const KeyRange& range, uint64_t at, F&& fn) {
 // Newest version of key at or below `at`; found=false if none (or a tombstone when !withTombstone).
 Status findVersion(MDB_cursor* c, const uint8_t* key, size_t len, uint64_t at, Version& out, bool& found);
 // rangeResult: u64 count | u8 more | u32 n | kv*
-Status scanRange(View& view, const KeyRange& range, const RangeOpts& opts, Writer& out);
+// With maxOut, the key-values may not grow `out` past that size: AXIS_RESPONSE_TOO_LARGE instead,
+// before more is read (a reply must fit a frame; a replicated result is stored on every member).
+Status scanRange(View& view, const KeyRange& range, const RangeOpts& opts, Writer& out, size_t maxOut = 0);
 // u32 n | (u8 type | kv)*  oldest first
 Status scanHistory(View& view, const uint8_t* key, size_t len, uint64_t from, uint64_t to, Writer& out);
 // u64 next | u8 more | u32 n | (u8 type | kv)*

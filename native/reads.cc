@@ -59,7 +59,9 @@ Napi::Value readRange(const Napi::CallbackInfo& info, View& view) {
   Writer w;
   w.u64(view.rev);
   if (!ok || !in.ok) return finish(info.Env(), Status::Error("AXIS_INVALID_ARGUMENT", "malformed range request"), w);
-  return finish(info.Env(), scanRange(view, range, opts, w), w);
+  // An optional second argument: the most bytes of key-values the answer may hold (0: no bound).
+  uint64_t maxBytes = info.Length() > 1 && info[1].IsNumber() ? u64Arg(info, 1) : 0;
+  return finish(info.Env(), scanRange(view, range, opts, w, maxBytes == 0 ? 0 : w.mark() + maxBytes), w);
 }
 
 Napi::Value readHistory(const Napi::CallbackInfo& info, View& view, const ReadBuffers& bufs) {

@@ -257,10 +257,16 @@ Status Apply::entry(Reader& in, Writer& out) {
     } else if (!found) {
       Reader inner(e.body, e.bodyLen);
       uint8_t kind = e.bodyLen > 0 ? e.body[0] : 0;
+      resultLimit_ = at + kMaxResultBytes;
       Status s = isStateMachineRequest(kind)
                      ? request(inner, out)
                      : Status::Error("AXIS_INVALID_ARGUMENT", "an entry's request is a txn, a compaction or a lease request");
+      resultLimit_ = 0;
       if (s.ok() && inner.more()) s = Status::Error("AXIS_INVALID_ARGUMENT", "malformed write request");
+      if (s.ok() && out.mark() - at > kMaxResultBytes) {
+        s = Status::Error("AXIS_RESPONSE_TOO_LARGE", "the result passes the " + std::to_string(kMaxResultBytes) +
+                                                         "-byte limit (prevKvs of a large delete?): nothing was changed");
+      }
       if (!s.ok()) {
         // The transaction is dirty: the writer aborts it, then writes only the mark (failsAlike) or nothing.
         if (failsAlike(s)) innerFailure_ = s;

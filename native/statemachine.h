@@ -21,6 +21,11 @@ constexpr uint8_t kApplyConf = 1, kApplyRequest = 2;
 // Most old dedup records removed by one APPLY's age pruning: bounded work per entry, and still more
 // than the one record an entry can add, so the table keeps up with the horizon.
 constexpr size_t kDedupAgeBudget = 8;
+// The largest result an APPLY's request may have (64 MiB, the client port's reply limit): every
+// member builds it and stores it in its dedup record, so a txn of ranges over a large key space
+// would otherwise cost every member that much memory and disk at once. Past it the request fails
+// alike everywhere with AXIS_RESPONSE_TOO_LARGE and changes nothing.
+constexpr size_t kMaxResultBytes = 64 * 1024 * 1024;
 
 struct ApplyEntry {
   uint64_t index = 0, term = 0;

@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { Raft } from '../../ts/raft/raft.js';
 import { isAxisError } from '../../ts/errors/index.js';
 import { MemoryStorage } from '../../ts/raft/storage.js';
-import { MessageType, Role, emptyConfState } from '../../ts/raft/types.js';
+import { MAX_TERM } from '../../ts/raft/impossible.js';
+import { type Entry, MessageType, Role, emptyConfState, message } from '../../ts/raft/types.js';
 import { Cluster, entries } from './cluster.js';
 
 describe('leader election (§5.2)', () => {
@@ -525,5 +526,84 @@ describe('sending while a Ready is written (§10.2.1)', () => {
     assert.deepEqual(next.entries.map((e) => Buffer.from(e.data).toString()), ['b'], 'still to persist');
     assert.equal(next.messages.filter((m) => m.type === MessageType.App && m.entries.some((e) => Buffer.from(e.data).toString() === 'b')).length, 0);
     assert.equal(next.messagesAfterPersist.length, 0);
+  });
+});
+
+describe('messages no correct node sends (hostile peers, test/peer-fuzz.test.ts)', () => {
+  /** Node 1 leads at term 2; every node applied the no-op. */
+  function led(): Cluster {
+    const c = new Cluster([1, 2, 3]);
+    c.campaign(1);
+    return c;
+  }
+
+  it('a peer message without a term is not taken for a local one: a candidate keeps its term', () => {
+    const c = led();
+    c.isolate(3);
+    c.tick(3, 10); // campaigns alone: a candidate at term 3
+    assert.equal(c.get(3).role, Role.Candidate);
+    c.get(3).step(message({ type: MessageType.Heartbeat, from: 1, to: 3, term: 0 }));
+    c.get(3).step(message({ type: MessageType.App, from: 1, to: 3, term: 0, index: 2, logTerm: 2 }));
+    assert.equal(c.get(3).term, 3, 'the term never goes back');
+    assert.equal(c.get(3).role, Role.Candidate);
+  });
+
+  it('a term beyond any election count is ignored (no room would be left to count the next ones)', () => {
+    const c = led();
+    c.get(2).step(message({ type: MessageType.Vote, from: 3, to: 2, term: 2 ** 53 - 1, index: 99, logTerm: 2 ** 48 }));
+    c.get(2).step(message({ type: MessageType.Heartbeat, from: 3, to: 2, term: MAX_TERM + 1 }));
+    assert.equal(c.get(2).term, 2);
+    assert.equal(c.get(2).lead, 1);
+  });
+
+  it('an append whose entries do not follow its index, or outrun its term, is ignored', () => {
+    const c = led();
+    c.propose(1, 'x');
+    const before = c.get(2).log.lastIndex();
+    const committed = c.get(2).log.committed;
+    for (const bad of [
+      // An entry below the commit index (it used to throw: a conflict with a committed entry).
+      [{ index: 1, term: 9, type: 0, data: new Uint8Array() }],
+      // A gap after the matching entry.
+      [{ index: before + 5, term: 2, type: 0, data: new Uint8Array() }],
+      // A term past the leader's own.
+      [{ index: before + 1, term: 7, type: 0, data: new Uint8Array() }],
+    ] as Entry[][]) {
+      assert.doesNotThrow(() => c.get(2).step(message({ type: MessageType.App, from: 1, to: 2, term: 2, index: before, logTerm: 2, entries: bad, commit: before + 1 })));
+    }
+    c.process();
+    assert.equal(c.get(2).log.lastIndex(), before);
+    assert.equal(c.get(2).log.committed, committed);
+    assert.deepEqual(c.appliedData(2), ['x']);
+  });
+
+  it('a proposal without entries is ignored, not a crash', () => {
+    const c = led();
+    assert.doesNotThrow(() => c.get(1).step(message({ type: MessageType.Prop, from: 2, to: 1 })));
+    assert.equal(c.get(1).role, Role.Leader);
+  });
+
+  it('an acknowledgement of entries the leader never had commits nothing', () => {
+    const c = led();
+    c.isolate(1);
+    c.get(1).propose(Buffer.from('alone'));
+    c.process();
+    const last = c.get(1).log.lastIndex();
+    const committed = c.get(1).log.committed;
+    // Node 2 never got the entry; a forged ack of it, and of far more, must not make a majority.
+    c.get(1).step(message({ type: MessageType.AppResp, from: 2, to: 1, term: 2, index: last + 100 }));
+    c.process();
+    assert.equal(c.get(1).log.committed, committed);
+    assert.ok(committed < last);
+  });
+
+  it("a heartbeat's commit past the follower's log commits nothing (it used to commit the follower's whole tail)", () => {
+    // Node 3 holds two entries of term 1 nobody else has; it has committed only the bootstrap.
+    const c = new Cluster([1, 2, 3], {}, new Map([[3, entries(1, 1)]]));
+    assert.equal(c.get(3).log.committed, 1);
+    c.get(3).step(message({ type: MessageType.Heartbeat, from: 1, to: 3, term: 2, commit: 1000 }));
+    c.process();
+    assert.equal(c.get(3).log.committed, 1);
+    assert.equal(c.member(3).applied.length, 0);
   });
 });

@@ -1,7 +1,7 @@
 /** In-process clusters for tests: members with real ZeroMQ sockets on 127.0.0.1 (or an in-memory network), fresh data dirs. */
 import { connect, type Client, type ConnectOptions } from '../../ts/client/index.js';
 import type { CurveKeys } from '../../ts/security/index.js';
-import { resolveConfig, serve, type Server, type TransportFactory } from '../../ts/server/index.js';
+import { type ClientLimits, resolveConfig, serve, type Server, type TransportFactory } from '../../ts/server/index.js';
 import { freePorts } from './ports.js';
 import { MemoryNetwork } from '../../ts/transport/index.js';
 
@@ -26,6 +26,8 @@ export async function startCluster(
     transport?: TransportFactory; tickMs?: number; electionTicks?: number; leaseCheckpointIntervalMs?: number;
     /** CURVE: the peer keys every member shares, the client endpoint's keys, and the keys clients connect with. */
     peerKeys?: CurveKeys; clientKeys?: CurveKeys; clientCurve?: ConnectOptions['curve'];
+    /** What clients may hold (ts/server/limits.ts); the defaults otherwise. */
+    limits?: Partial<ClientLimits>;
   } = {},
 ): Promise<TestCluster> {
   const ports = await freePorts(2 * n);
@@ -50,7 +52,7 @@ export async function startCluster(
         ...(options.peerKeys ? { peerKeys: options.peerKeys } : {}),
         ...(options.clientKeys ? { clientKeys: options.clientKeys } : {}),
       });
-      const s = await serve(config, options.transport ? { transport: options.transport } : {});
+      const s = await serve(config, { ...(options.transport ? { transport: options.transport } : {}), ...(options.limits ? { limits: options.limits } : {}) });
       servers[i] = s;
       return s;
     },

@@ -10,7 +10,7 @@
 import { Dealer } from 'zeromq';
 import { AxisError, ErrorCode } from '../errors/index.js';
 import {
-  API_VERSION, type PbAlarm, type PbMember, type PbMemberList, type PbReply, type PbRequest, type PbStatus, bytesOf, changesFromPb, decodeReply, deleteResultFromPb,
+  API_VERSION, MAX_REQUEST_BYTES, type PbAlarm, type PbMember, type PbMemberList, type PbReply, type PbRequest, type PbStatus, bytesOf, changesFromPb, decodeReply, deleteResultFromPb,
   buf, encodeRequest, endToPb, eventsFromPb, joinFrame, kvFromPb, splitFrame, putResultFromPb, putToPb, rangeOptionsToPb, rangeResultFromPb,
   txnResultFromPb, txnToPb,
 } from '../proto/api.js';
@@ -176,6 +176,10 @@ class Connection implements WatchConnection {
     const id = this.nextId++;
     req.id = id;
     const frame = encodeRequest(req);
+    // The member would refuse it, or (past its frame limit) drop the connection without an answer.
+    if (frame.length > MAX_REQUEST_BYTES) {
+      return Promise.reject(new AxisError(ErrorCode.REQUEST_TOO_LARGE, `request of ${frame.length} bytes exceeds the ${MAX_REQUEST_BYTES}-byte limit`));
+    }
     this.open();
     return new Promise<PbReply>((resolve, reject) => {
       const timer = setTimeout(() => {

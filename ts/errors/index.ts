@@ -56,6 +56,10 @@ export const ErrorCode = {
   UNSUPPORTED_VERSION: 'AXIS_UNSUPPORTED_VERSION',
   /** A request larger than the 1.5 MiB limit. */
   REQUEST_TOO_LARGE: 'AXIS_REQUEST_TOO_LARGE',
+  /** An answer larger than a reply may be (64 MiB): read a large range in pages (limit, then from the last key). */
+  RESPONSE_TOO_LARGE: 'AXIS_RESPONSE_TOO_LARGE',
+  /** A client connection, or the member, holds as many watches as it may (1,000 per connection, 10,000 per member). */
+  TOO_MANY_WATCHES: 'AXIS_TOO_MANY_WATCHES',
   /** The request did not complete in time (it may still take effect; retrying with its id is safe). */
   TIMEOUT: 'AXIS_TIMEOUT',
   /** No member could be reached, or the member is stopping. */

@@ -4,6 +4,7 @@
  * (ts/server and ts/client) so they cannot disagree.
  */
 import { AxisError, ErrorCode } from '../errors/index.js';
+import { Limits } from '../storage/types.js';
 import type {
   ChangesResult, Compare, CompareResult, CompareTarget, DeleteResult, Event, KeyValue, PutResult, RangeOptions,
   RangeResult, RequestOp, ResponseOp, SortOrder, SortTarget, TxnRequest, TxnResult,
@@ -12,6 +13,9 @@ import protobuf from 'protobufjs';
 import { loadProto } from './load.js';
 
 export const API_VERSION = 1;
+
+/** etcd's --max-request-bytes (1.5 MiB), plus room for the envelope around a largest value. */
+export const MAX_REQUEST_BYTES = Limits.maxValueBytes + 64 * 1024;
 
 const root = loadProto('api.proto');
 const RequestType = root.lookupType('axis.api.Request');

@@ -19,6 +19,7 @@ import {
   type ReadState, type Ready, Role, type Snapshot, message,
 } from './types.js';
 import { ReadOnly } from './read-only.js';
+import { impossible } from './impossible.js';
 
 export interface RaftConfig {
   id: NodeId;
@@ -472,6 +473,8 @@ export class Raft {
 
   /** Feed one message (from a peer, or local). Throws an AxisError for a request refused (no leader, transfer under way...). */
   step(m: Message): void {
+    // A message no correct node sends (a forgery, a bug) is not acted on at all.
+    if (impossible(m) !== undefined) return;
     // Term bookkeeping first (§5.1), with PreVote's and CheckQuorum's exceptions.
     if (m.term === 0) {
       // local message
@@ -547,7 +550,6 @@ export class Raft {
         for (const [id, pr] of this.tracker.progress) if (id !== this.id) pr.recentActive = false;
         return;
       case MessageType.Prop: {
-        if (m.entries.length === 0) throw new Error('raft: empty proposal');
         if (!this.tracker.progress.has(this.id)) {
           throw raftError(RaftErrorReason.NOT_LEADER, 'this leader was removed from the configuration');
         }
@@ -595,6 +597,8 @@ export class Raft {
             this.sendAppend(m.from);
           }
         } else {
+          // An acknowledgement of entries this leader never had is no follower's: a forgery.
+          if (m.index > this.log.lastIndex()) return;
           const oldPaused = pr.isPaused();
           if (pr.maybeUpdate(m.index)) {
             if (pr.state === 'probe') pr.becomeReplicate();
@@ -954,7 +958,9 @@ export class Raft {
   }
 
   private handleHeartbeat(m: Message): void {
-    this.log.commitTo(Math.min(m.commit, this.log.lastIndex()));
+    // A leader sends at most what it knows we hold (§5.3); a commit past our log is no leader's
+    // word on it: taking our last index for committed could commit entries of an old term.
+    if (m.commit <= this.log.lastIndex()) this.log.commitTo(m.commit);
     this.send(message({ type: MessageType.HeartbeatResp, to: m.from, ...(m.context ? { context: m.context } : {}) }));
   }
 

@@ -6,17 +6,22 @@ import { type Logger, memberLogger } from './logger.js';
 import { Member, type TransportFactory } from './member.js';
 import { MetricsEndpoint } from './metrics-endpoint.js';
 import { ApiService } from './service.js';
+import type { ClientLimits } from './limits.js';
 import type { MemberConfig } from './config.js';
 
 export * from './config.js';
 export { Member, type MemberStatus, type TransportFactory } from './member.js';
 export { ApiService, MAX_REQUEST_BYTES } from './service.js';
+export { type ClientLimits, DEFAULT_LIMITS } from './limits.js';
+export { ClientListener, type OutboxStats } from './listener.js';
 export { type Logger, type LogLevel, memberLogger } from './logger.js';
 export { type Health, HealthCheck } from './health.js';
 
 export interface Server {
   member: Member;
   service: ApiService;
+  /** The client endpoint (none with `listen: false`). */
+  listener: ClientListener | undefined;
   /** Transfers leadership away if leading, then closes the endpoints and the store. */
   stop(): Promise<void>;
 }
@@ -30,13 +35,15 @@ export interface ServeOptions {
   onFatal?: (err: Error) => void;
   /** The member's log (default: JSON lines on stderr at config.logLevel). */
   logger?: Logger;
+  /** What clients may hold (default DEFAULT_LIMITS: 1,000 watches per connection, 10,000 per member, ...). */
+  limits?: Partial<ClientLimits>;
 }
 
 export async function serve(config: MemberConfig, options: ServeOptions = {}): Promise<Server> {
   const peerKeys = config.peerKeys;
   const log = options.logger ?? memberLogger(config.name, { level: config.logLevel });
   const member = await Member.start(config, options.transport ?? ((o) => new ZmqTransport({ ...o, ...(peerKeys ? { curve: peerKeys } : {}) })), options.onFatal, log);
-  const service = new ApiService(member);
+  const service = new ApiService(member, options.limits);
   let listener: ClientListener | undefined;
   let metrics: MetricsEndpoint | undefined;
   try {
@@ -58,6 +65,7 @@ export async function serve(config: MemberConfig, options: ServeOptions = {}): P
   return {
     member,
     service,
+    listener,
     stop() {
       stopping ??= (async () => {
         // Watches first: their clients move to another member while this one hands over.

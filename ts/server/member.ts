@@ -27,6 +27,7 @@ import { type Logger, memberLogger } from './logger.js';
 import { MemberMetrics } from './metrics.js';
 import { type MemberRecord, REMOVED_NOTICE, decodeContext, decodeMembership, encodeContext, encodeMembership, isRemovedNotice } from './membership.js';
 import { Maintenance } from './maintenance.js';
+import { PeerGate } from './peer-gate.js';
 import { type ChunkReader, type CopyInfo, SnapshotSource, decodeTicket, encodeTicket, installCopy, pullCopy, snapshotRoot } from './snapshot.js';
 
 export type TransportFactory = (options: TransportOptions) => Transport;
@@ -37,6 +38,7 @@ const SNAPSHOT_TIMEOUT_MS = 120_000;
 /** Pulls snapshot chunks from another member's client port. */
 const clientFetcher = (clientUrl: string, options: Partial<ConnectOptions>): ReturnType<SnapshotFetcher> => {
   const client = connect({ ...options, endpoints: [clientUrl], timeoutMs: 30_000 });
+  client.catch(() => undefined); // read() reports a failure to connect; unhandled, it would stop the process
   return {
     read: async (id, offset) => {
       const r = await (await client).snapshotRead(id, offset);
@@ -118,6 +120,8 @@ export class Member {
   private raft!: Raft;
   private storage!: DurableStorage;
   private transport!: Transport;
+  /** What of the peers' messages reaches Raft (see peer-gate.ts). */
+  private gate!: PeerGate;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
   private busy = false;
@@ -225,6 +229,7 @@ export class Member {
       maxUncommittedEntriesSize: 64 * 1024 * 1024,
       maxSnapshotChunk: 1024 * 1024,
     });
+    this.gate = new PeerGate(this.id, (id) => this.members.has(id) || this.removedIds.has(id), (line) => this.log.warn({ event: 'peer-refused' }, line));
     const peers = new Map<NodeId, string>();
     for (const m of this.members.values()) if (m.id !== this.id) peers.set(m.id, m.peerUrl);
     this.transport = transportFactory({
@@ -232,7 +237,7 @@ export class Member {
       clusterId: this.clusterId,
       listen: this.config.peerListen,
       peers,
-      onMessages: (ms) => this.receive(ms),
+      onMessages: (ms, from) => this.receive(this.gate.admit(ms, from)),
       log: (line) => this.log.warn({ event: 'transport' }, line),
       onUnreachable: (peer) => {
         if (this.stopped) return;

@@ -5,18 +5,18 @@
  */
 import { AxisError, ErrorCode, isAxisError } from '../errors/index.js';
 import {
-  API_VERSION, type PbReply, type PbRequest, buf, decodeRequest, endFromPb, eventsToPb, peekRequestId,
+  API_VERSION, MAX_REQUEST_BYTES, type PbReply, type PbRequest, buf, decodeRequest, endFromPb, eventsToPb, peekRequestId,
   putFromPb, rangeOptionsFromPb, requestBody, txnFromPb, txnResultToPb,
 } from '../proto/api.js';
-import { type WriteRequest, decodeWriteResult, encodeWrite, Limits, prepareAlarm, randomLeaseId } from '../storage/index.js';
+import { type WriteRequest, decodeWriteResult, encodeWrite, prepareAlarm, randomLeaseId } from '../storage/index.js';
 import { AXIS_VERSION } from '../version.js';
 import { prepareWrite } from '../storage/write-request.js';
 import type { WatchFilter, WatchHub, WatchResponse } from '../storage/watch.js';
-import type { DeleteResult, PutResult, TxnResult } from '../storage/types.js';
+import type { DeleteResult, Event, PutResult, TxnResult } from '../storage/types.js';
+import { type ClientLimits, DEFAULT_LIMITS } from './limits.js';
 import type { Member } from './member.js';
 
-/** etcd's --max-request-bytes (1.5 MiB), plus room for the envelope around a largest value. */
-export const MAX_REQUEST_BYTES = Limits.maxValueBytes + 64 * 1024;
+export { MAX_REQUEST_BYTES };
 
 /**
  * A client connection as the service sees it: where to push a watch's responses, and whether its
@@ -38,9 +38,16 @@ export class ApiService {
   hub: WatchHub;
   /** Watches per client connection, and when it was last heard from. */
   private readonly peers = new Map<string, { lastSeen: number; watches: Set<number> }>();
+  /** Requests being served, per client connection. */
+  private readonly inFlight = new Map<string, number>();
   private readonly sweeper: NodeJS.Timeout;
+  readonly limits: Readonly<ClientLimits>;
 
-  constructor(private readonly member: Member) {
+  constructor(
+    private readonly member: Member,
+    limits: Partial<ClientLimits> = {},
+  ) {
+    this.limits = { ...DEFAULT_LIMITS, ...limits };
     // The store's own hub: it hears of every commit, applied entries included.
     this.hub = member.store.watches();
     // A snapshot installed here replaced the store: its watches were cancelled (their clients go
@@ -62,11 +69,20 @@ export class ApiService {
 
   private sweep(): void {
     const now = Date.now();
-    for (const [key, p] of this.peers) {
-      if (now - p.lastSeen < PEER_IDLE_MS) continue;
-      for (const id of p.watches) this.hub.cancel(id, 'the client went quiet');
-      this.peers.delete(key);
-    }
+    for (const [key, p] of this.peers) if (now - p.lastSeen >= PEER_IDLE_MS) this.forget(key, 'the client went quiet');
+  }
+
+  /** The client behind `key` is gone (or went quiet): its watches go. */
+  forget(key: string, reason: string): void {
+    const p = this.peers.get(key);
+    if (!p) return;
+    this.peers.delete(key);
+    for (const id of p.watches) this.hub.cancel(id, reason);
+  }
+
+  /** The client behind `key` has room for watch responses again: its watches catch up. */
+  resume(key: string): void {
+    for (const id of this.peers.get(key)?.watches ?? []) this.hub.resume(id);
   }
 
   /** One request frame in, one reply frame's message out (never throws). */
@@ -89,7 +105,7 @@ export class ApiService {
         const p = this.peers.get(peer.key);
         if (p) p.lastSeen = Date.now();
       }
-      const reply = await this.run(req, peer);
+      const reply = await this.served(peer, () => this.run(req, peer));
       reply.version = API_VERSION;
       reply.id = id;
       reply.header = this.header();
@@ -101,6 +117,33 @@ export class ApiService {
       if (!isAxisError(err)) this.member.log.error({ err }, `request failed: ${(err as Error)?.message ?? String(err)}`);
       return { version: API_VERSION, id, header: this.safeHeader(), error: { code: e.code, message: e.message } };
     }
+  }
+
+  /** Runs `f` as one of the requests `peer` has in flight, refused past its limit. */
+  private async served<T>(peer: Peer | undefined, f: () => Promise<T>): Promise<T> {
+    if (!peer) return f();
+    const n = this.inFlight.get(peer.key) ?? 0;
+    if (n >= this.limits.inFlightPerClient) {
+      throw new AxisError(ErrorCode.TOO_MANY_REQUESTS, `this connection has ${n} requests being served, the most one client may have (${this.limits.inFlightPerClient}): wait for answers before sending more`);
+    }
+    this.inFlight.set(peer.key, n + 1);
+    try {
+      return await f();
+    } finally {
+      const left = (this.inFlight.get(peer.key) ?? 1) - 1;
+      if (left > 0) this.inFlight.set(peer.key, left);
+      else this.inFlight.delete(peer.key);
+    }
+  }
+
+  /** History and change reads have no byte bound of their own: refused once read, if too large. */
+  private fits(events: Event[], what: string): Event[] {
+    let bytes = 0;
+    for (const e of events) bytes += e.kv.key.length + e.kv.value.length + 48;
+    if (bytes > this.limits.replyBytes) {
+      throw new AxisError(ErrorCode.RESPONSE_TOO_LARGE, `${what} holds ${bytes} bytes, more than the ${this.limits.replyBytes} an answer may: ask for fewer revisions`);
+    }
+    return events;
   }
 
   private listing(about?: number): NonNullable<PbReply['memberList']> {
@@ -172,7 +215,7 @@ export class ApiService {
       case 'range': {
         const r = req.range!;
         await this.read(r.serializable);
-        const options = rangeOptionsFromPb(r.options);
+        const options = { ...rangeOptionsFromPb(r.options), maxBytes: this.limits.replyBytes };
         reply.range = r.prefix
           ? await store.prefix(buf(r.key), options)
           : await store.range(buf(r.key), endFromPb(r.rangeEnd, r.endKind) ?? null, options);
@@ -181,14 +224,15 @@ export class ApiService {
       case 'history': {
         const h = req.history!;
         await this.read(h.serializable);
-        reply.history = { events: eventsToPb(await store.history(buf(h.key), { ...(h.from ? { from: h.from } : {}), ...(h.to ? { to: h.to } : {}) })) };
+        const events = await store.history(buf(h.key), { ...(h.from ? { from: h.from } : {}), ...(h.to ? { to: h.to } : {}) });
+        reply.history = { events: eventsToPb(this.fits(events, "the key's history")) };
         return reply;
       }
       case 'changes': {
         const c = req.changes!;
         await this.read(c.serializable);
         const r = await store.changes(c.from, { ...(c.to ? { to: c.to } : {}), ...(c.limit ? { limit: c.limit } : {}) });
-        reply.changes = { ...r, events: eventsToPb(r.events) };
+        reply.changes = { ...r, events: eventsToPb(this.fits(r.events, 'the change log')) };
         return reply;
       }
       case 'put': {
@@ -305,6 +349,12 @@ export class ApiService {
         if (w.startRevision) await this.member.readBarrier();
         const end = endFromPb(w.rangeEnd, w.endKind);
         const p = this.peers.get(peer.key) ?? { lastSeen: Date.now(), watches: new Set<number>() };
+        if (p.watches.size >= this.limits.watchesPerClient) {
+          throw new AxisError(ErrorCode.TOO_MANY_WATCHES, `this connection holds ${p.watches.size} watches, the most one client may (${this.limits.watchesPerClient}): cancel some, or watch a prefix or a range instead of many keys`);
+        }
+        if (this.hub.size >= this.limits.watches) {
+          throw new AxisError(ErrorCode.TOO_MANY_WATCHES, `member ${this.member.config.name} holds ${this.hub.size} watches, the most it may (${this.limits.watches}): watch through another member`);
+        }
         const requestId = req.id;
         const watchId = this.hub.watch(
           buf(w.key),

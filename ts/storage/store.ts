@@ -83,7 +83,7 @@ class ViewReader implements KVRead {
     const enc = this.rangeEnc;
     encodeRange(enc, start, end);
     encodeRangeOptions(enc, options);
-    const d = new Decoder(this.view.range(enc.take()));
+    const d = new Decoder(this.view.range(enc.take(), options?.maxBytes ?? 0));
     return decodeRange(d, options, d.u64());
   }
 

@@ -65,6 +65,11 @@ export interface RangeOptions extends ReadOptions {
   maxModRevision?: number;
   minCreateRevision?: number;
   maxCreateRevision?: number;
+  /**
+   * Refuse (AXIS_RESPONSE_TOO_LARGE) rather than read more than about this many bytes of
+   * key-values (0: no bound). A member answers clients with one (64 MiB); not used by a txn's ops.
+   */
+  maxBytes?: number;
 }
 
 export interface RangeResult {

@@ -80,6 +80,7 @@ export function checkRangeOptions(o: RangeOptions | undefined): void {
   checkCount(o.maxModRevision, 'maxModRevision');
   checkCount(o.minCreateRevision, 'minCreateRevision');
   checkCount(o.maxCreateRevision, 'maxCreateRevision');
+  checkCount(o.maxBytes, 'maxBytes');
   if (o.sort !== undefined) {
     const { target = 'key', order = 'ascend' } = o.sort;
     if (!['key', 'version', 'createRevision', 'modRevision', 'value'].includes(target)) {

@@ -11,7 +11,8 @@
  * - a watcher whose next revision has been compacted away is cancelled with the compact revision.
  *
  * Nothing here blocks the writer or the apply loop: `notify()` only schedules delivery, and a
- * consumer that does not keep up (its sink refuses) is simply left behind and caught up later.
+ * consumer that does not keep up (its sink refuses) is simply left behind, costing nothing more
+ * than its position, until its sink says it has room (`resume`): then it catches up.
  */
 import { AxisError, ErrorCode, isAxisError } from '../errors/index.js';
 import type { Bytes, ChangesResult, Event, KeyValue } from './types.js';
@@ -56,7 +57,10 @@ export interface ChangeSource {
   get(key: Bytes, options: { revision: number }): KeyValue | undefined;
 }
 
-/** Where a watcher's responses go; false: full for now, try again later (the watcher waits). */
+/**
+ * Where a watcher's responses go; false: full for now (the watcher waits, and is read for again
+ * only once `WatchHub.resume(id)` says there is room). A cancellation is never refused.
+ */
 export type WatchSink = (r: WatchResponse) => boolean;
 
 interface Watcher {
@@ -74,10 +78,18 @@ interface Watcher {
   /** The revision the last response said was delivered. */
   reported: number;
   lastSent: number;
+  /** Its sink refused: nothing is read for it until resume(). */
+  waiting: boolean;
 }
 
 /** Most change events read in one slice (a revision is never split, so one can hold more). */
 const SLICE = 1000;
+/**
+ * About the most bytes of key-values one slice (so one response) holds: the next slice's length
+ * follows the sizes of the last one's events, so large values make short slices, and a reader that
+ * does not keep up is never sent (nor made to hold) more than about this at once.
+ */
+const SLICE_BYTES = 1024 * 1024;
 
 function compare(a: Buffer, b: Buffer): number {
   return Buffer.compare(a, b);
@@ -86,8 +98,9 @@ function compare(a: Buffer, b: Buffer): number {
 export class WatchHub {
   private readonly watchers = new Map<number, Watcher>();
   private nextId = 1;
+  /** Events per slice, adapted to their sizes (see SLICE_BYTES). */
+  private sliceLimit = SLICE;
   private scheduled = false;
-  private retrying = false;
   private closed = false;
   private timer: NodeJS.Timeout | undefined;
 
@@ -139,6 +152,7 @@ export class WatchHub {
       sink,
       reported: 0,
       lastSent: Date.now(),
+      waiting: false,
     };
     this.watchers.set(w.id, w);
     if (w.next <= head) this.notify();
@@ -163,6 +177,14 @@ export class WatchHub {
     for (const w of id === undefined ? this.watchers.values() : [this.watchers.get(id)]) {
       if (w && w.next > head) this.send(w, [], head);
     }
+  }
+
+  /** The sink of watch `id` has room again: it catches up from where it stopped. */
+  resume(id: number): void {
+    const w = this.watchers.get(id);
+    if (!w || !w.waiting) return;
+    w.waiting = false;
+    this.notify();
   }
 
   /** New changes were committed: deliver them (soon, not in the caller's turn). */
@@ -225,17 +247,17 @@ export class WatchHub {
     // Watchers owed the same revisions share one read of the change log.
     const byNext = new Map<number, Watcher[]>();
     for (const w of this.watchers.values()) {
-      if (w.next > head) continue;
+      if (w.next > head || w.waiting) continue;
       const group = byNext.get(w.next);
       if (group) group.push(w);
       else byNext.set(w.next, [w]);
     }
     let behind = false;
-    let refused = false;
     for (const [from, group] of byNext) {
       let slice: ChangesResult;
       try {
-        slice = this.source.changes(from, { to: head, limit: SLICE });
+        slice = this.source.changes(from, { to: head, limit: this.sliceLimit });
+        this.adapt(slice.events);
       } catch (err) {
         if (isAxisError(err, ErrorCode.COMPACTED)) {
           const floor = this.source.compactRevision();
@@ -264,22 +286,18 @@ export class WatchHub {
         }
         // Caught-up watchers hear of an empty slice only through progress notifications.
         if (events.length === 0 || this.send(w, events, upTo)) w.next = upTo + 1;
-        else refused = true;
-        if (w.next <= head) behind = true;
+        else w.waiting = true; // its consumer is full: resume() brings it back, from where it stopped
+        if (w.next <= head && !w.waiting) behind = true;
       }
     }
-    if (refused) {
-      // A consumer that is full: try again a little later, from where it stopped (catch-up).
-      if (!this.retrying) {
-        this.retrying = true;
-        setTimeout(() => {
-          this.retrying = false;
-          this.notify();
-        }, 10).unref();
-      }
-    } else if (behind) {
-      this.notify();
-    }
+    if (behind) this.notify();
+  }
+
+  private adapt(events: WatchEvent[]): void {
+    if (events.length === 0) return;
+    let bytes = 0;
+    for (const e of events) bytes += e.kv.key.length + e.kv.value.length + 64;
+    this.sliceLimit = Math.max(1, Math.min(SLICE, Math.floor((SLICE_BYTES * events.length) / bytes)));
   }
 
   private previous(key: Buffer, revision: number): KeyValue | undefined {
@@ -345,7 +363,7 @@ export class Watch implements AsyncIterable<WatchResponse> {
       next: () => {
         const r = this.queue.shift();
         if (r) {
-          if (this.queue.length === this.maxBuffered - 1) this.hub.notify(); // room again
+          if (this.queue.length === this.maxBuffered - 1) this.hub.resume(this.id); // room again
           return Promise.resolve({ value: r, done: false });
         }
         if (this.ended) return Promise.resolve({ value: undefined, done: true });

@@ -162,8 +162,8 @@ export class MemoryTransport implements Transport {
     this.inbox = new Inbox({
       id: this.id,
       clusterId: this.clusterId,
-      onMessages: (messages) => {
-        if (!this.closed) options.onMessages(messages);
+      onMessages: (messages, from) => {
+        if (!this.closed) options.onMessages(messages, from);
       },
       log: this.log,
     });

@@ -12,11 +12,14 @@ export interface TransportOptions {
   /** Bounded outbound queue per peer, in messages (default 4096). */
   maxQueue?: number;
   /**
-   * Called with each received batch, in order per sender. Messages addressed to another member, and
-   * message types that only exist inside a member (hup, beat, unreachable, checkQuorum, snapStatus),
-   * are dropped before this (with a log line). Never called from inside send(), nor after close().
+   * Called with each received batch and the member it came from (its routing id, which the batch
+   * names too), in order per sender. Messages addressed to another member, message types that only
+   * exist inside a member (hup, beat, unreachable, checkQuorum, snapStatus), and messages naming
+   * another sender than the batch's (but for forwarded prop, readIndex and transferLeader) are
+   * dropped before this (with a log line). Whether the sender is a member at all is the receiver's
+   * to decide. Never called from inside send(), nor after close().
    */
-  onMessages: (messages: Message[]) => void;
+  onMessages: (messages: Message[], from: NodeId) => void;
   /**
    * A send to `peer` failed or was dropped (queue full, no connection, unknown peer). Called
    * asynchronously (never from inside send()), coalesced: one call per peer per event-loop turn
@@ -45,6 +48,14 @@ export interface Transport {
 }
 
 export const DEFAULT_MAX_QUEUE = 4096;
+
+/**
+ * The largest peer frame a member reads (ZeroMQ drops the connection of a peer that sends a larger
+ * one): a batch is at most maxBatchBytes (4 MiB) plus one message that did not fit (an append of
+ * one entry of at most a request's 1.5 MiB), so 32 MiB leaves room while bounding what a stranger
+ * can make a member buffer.
+ */
+export const MAX_PEER_FRAME_BYTES = 32 * 1024 * 1024;
 
 /** Counters both implementations keep, for diagnostics and tests. */
 export interface TransportStats {

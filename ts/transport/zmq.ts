@@ -26,9 +26,14 @@
  *   within about a second.
  * - connectTimeout 2000 ms: a connect to an unresponsive host gives up and retries instead of
  *   waiting for the OS's minutes-long TCP timeout.
- * - ZMTP heartbeats (interval 1000 ms, timeout and TTL 5000 ms) on both sockets: a connection whose
+ * - ZMTP heartbeats (interval 1000 ms, timeout and TTL 5000 ms) on the DEALERs: a connection whose
  *   peer vanished without closing it (power loss, partition) is detected and torn down, so the
- *   DEALER reconnects and sends report unreachable instead of filling a dead TCP buffer.
+ *   DEALER reconnects and sends report unreachable instead of filling a dead TCP buffer. Never on
+ *   the ROUTER: libzmq 4.3.5 aborts the process (assertion !_io_error) when a socket with
+ *   heartbeats stopped reading (its queue full) and its peer hangs up, so any peer could stop a
+ *   member by flooding it and disconnecting. The ROUTER still answers the DEALERs' pings.
+ * - ROUTER maxMessageSize (MAX_PEER_FRAME_BYTES, 32 MiB): a larger frame drops its connection
+ *   instead of being buffered whole.
  * - ROUTER handover: a restarted peer connects with the same routing id while the old connection may
  *   still look alive; the new connection takes over. Without it libzmq 4.3 parks the new connection
  *   as anonymous and the peer is never heard again (libzmq#2019; seen here in tests as members that
@@ -51,7 +56,7 @@ import type { Message, NodeId } from '../raft/types.js';
 import { type CurveGate, type CurveKeys, openCurveGate, secureClient } from '../security/index.js';
 import { UnreachableReports } from './unreachable.js';
 import { Inbox, routingIdText } from './inbox.js';
-import { DEFAULT_MAX_QUEUE, type Transport, type TransportOptions, type TransportStats } from './types.js';
+import { DEFAULT_MAX_QUEUE, MAX_PEER_FRAME_BYTES, type Transport, type TransportOptions, type TransportStats } from './types.js';
 
 export interface ZmqTransportOptions extends TransportOptions {
   /** Most bytes (roughly) of messages sent as one frame; a single larger message still goes alone (default 4 MiB). */
@@ -153,13 +158,7 @@ export class ZmqTransport implements Transport {
   }
 
   private async bind(): Promise<void> {
-    const hb = this.heartbeatInterval;
-    const router = new Router({
-      linger: 0,
-      handover: true,
-      receiveHighWaterMark: 128,
-      ...(hb > 0 ? { heartbeatInterval: hb, heartbeatTimeout: 5 * hb, heartbeatTimeToLive: 5 * hb } : {}),
-    });
+    const router = new Router({ linger: 0, handover: true, receiveHighWaterMark: 128, maxMessageSize: MAX_PEER_FRAME_BYTES });
     try {
       if (this.curve) {
         this.gate = await openCurveGate(this.curve, (address) => {
