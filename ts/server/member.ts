@@ -23,6 +23,7 @@ import { type MemberConfig, checkEndpoint, clusterIdOf, memberId } from './confi
 import { type ConnectOptions, connect } from '../client/index.js';
 import { memberAsClient } from '../security/index.js';
 import { decodeEntry, encodeEntry } from './entry.js';
+import { failpoint } from '../failpoint.js';
 import { type Logger, memberLogger } from './logger.js';
 import { MemberMetrics } from './metrics.js';
 import { type MemberRecord, REMOVED_NOTICE, decodeContext, decodeMembership, encodeContext, encodeMembership, isRemovedNotice } from './membership.js';
@@ -554,6 +555,7 @@ export class Member {
     // OS crash. Such commits need one fdatasync instead of two.
     const hs = rd.hardState;
     const lazy = rd.entries.length === 0 && !rd.snapshot && (!hs || (hs.term === this.durableHs.term && hs.vote === this.durableHs.vote));
+    failpoint('ready-before-persist');
     const persisting = hs || rd.entries.length > 0 || rd.snapshot
       ? this.metrics.timed(this.metrics.persistDuration, this.storage.persist({ hardState: hs, entries: rd.entries, snapshot: rd.snapshot, lazy }))
       : undefined;
@@ -562,6 +564,7 @@ export class Member {
     this.metrics.proposalsCommitted.inc(rd.committedEntries.length);
     const applying = rd.committedEntries.length > 0 ? this.apply(rd.committedEntries) : undefined;
     if (persisting) await persisting;
+    failpoint('ready-after-persist');
     this.send(rd.messagesAfterPersist);
     if (applying) await applying;
     for (const rs of rd.readStates) {
@@ -681,6 +684,7 @@ export class Member {
       this.confWaiters.get(c.index)?.resolve();
       this.confWaiters.delete(c.index);
     }
+    failpoint('apply-before-reply');
     if (confApplied.length > 0) this.peersChanged();
     await this.maybeCompact();
     for (let i = 0; i < keys.length; i++) {
