@@ -17,7 +17,8 @@ import type { Operation, CheckResult } from '../support/linearizability.js';
 import { validateWatch } from '../support/watch-validator.js';
 import type { Epoch, LeaseRec, Probe, Recorded, WatchLog } from './workload.js';
 
-export const CORRECTNESS = ['linearizability', 'lostWrites', 'watch', 'lease', 'hash', 'crashes'] as const;
+/** What fails a run. `crashes`: a member died, or logged an error, that no fault explains; `harness`: the run could not check (or inject) what it meant to. */
+export const CORRECTNESS = ['linearizability', 'lostWrites', 'watch', 'lease', 'hash', 'crashes', 'harness'] as const;
 export const TIMING = ['availability'] as const;
 export type Category = (typeof CORRECTNESS)[number] | (typeof TIMING)[number];
 
@@ -221,7 +222,8 @@ export function leaseCheck(l: LeaseRec): string[] {
  */
 export function leaseLateness(l: LeaseRec, probes: Probe[]): number | undefined {
   if (l.revoke !== undefined || l.put?.ok !== true) return undefined;
-  const gone = l.seen.find((s) => !s.present)?.at;
+  // Only while its holder was looking (the run's final look comes late, and says only that it went).
+  const gone = l.seen.find((s) => !s.present && s.how === LOOKING)?.at;
   const last = l.renewals.filter((r) => r.result === 'ok').at(-1);
   if (gone === undefined || !last) return undefined;
   const due = last.ret + l.ttlMs;
@@ -229,6 +231,9 @@ export function leaseLateness(l: LeaseRec, probes: Probe[]): number | undefined 
   for (const p of probes) if (!p.ok && p.ret > last.ret && p.call < gone) down += Math.min(p.ret, gone) - Math.max(p.call, last.ret);
   return gone - due - down;
 }
+
+/** How a lease's holder looks for it to go once it abandoned it. */
+export const LOOKING = 'poll after abandoning';
 
 /** Reads the change log from `from` to `to` (every page). */
 export async function changeLog(cl: Client, from: number, to: number): Promise<Event[]> {

@@ -178,8 +178,8 @@ const failpoint: Family = {
     }
     await ctx.cluster.restart(target, { AXIS_FAILPOINT: point });
     if (point === 'compaction-step') await ctx.compact().catch(() => undefined);
-    const fired = await Promise.race([target.exited!.then(() => true), ctx.sleep(15_000).then(() => false)]);
-    ctx.inject(`failpoint ${point}`, { member: target.name, fired });
+    const fired = await Promise.race([target.exited!.then(() => true), ctx.sleep(8000).then(() => false)]);
+    ctx.inject(`failpoint ${point}${fired ? '' : ' (not reached)'}`, { member: target.name, fired });
     if (!fired) await ctx.cluster.kill(target);
     await restartAll(ctx, [target]);
   },

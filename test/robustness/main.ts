@@ -24,10 +24,10 @@ import { CI_MS, type FamilyReport, runFamily } from './run.js';
 import { Epoch, type Recorded } from './workload.js';
 
 function table(reports: FamilyReport[]): string {
-  const head = ['family', 'seed', 'members', 'time', 'operations (unknown)', 'leases', 'watch responses', 'faults', 'lin', 'lost', 'watch', 'lease', 'hash', 'crash', 'recovery median/max ms (over 2 ET)', 'lease late max ms', 'epochs checked (unchecked)'];
+  const head = ['family', 'seed', 'members', 'time', 'operations (unknown)', 'leases', 'watch responses', 'faults', 'lin', 'lost', 'watch', 'lease', 'hash', 'crash', 'harness', 'recovery median/max ms (over 2 ET)', 'lease late max ms', 'epochs checked (unchecked)'];
   const rows = reports.map((r) => [
     r.family, String(r.seed), String(r.members), `${(r.ms / 60_000).toFixed(1)} min`, `${r.ops} (${r.unknownOps})`, String(r.leases), String(r.watchResponses),
-    String(r.faults), ...['linearizability', 'lostWrites', 'watch', 'lease', 'hash', 'crashes'].map((c) => String(r.counts[c as keyof typeof r.counts])),
+    String(r.faults), ...CORRECTNESS.map((c) => String(r.counts[c as keyof typeof r.counts])),
     `${r.recovery.medianMs}/${r.recovery.maxMs} (${r.recovery.over})`, r.leaseLateMaxMs === undefined ? '-' : String(r.leaseLateMaxMs),
     `${r.epochsChecked} (${r.epochsUnchecked})`,
   ]);

@@ -197,6 +197,7 @@ export class ProcessCluster {
         this.surprise(p, 'did not start serving within 60 s');
         settle('exited');
       }, 60_000);
+      let partial = '';
       const onData = (d: Buffer) => {
         const s = d.toString();
         this.log(p, s);
@@ -204,6 +205,9 @@ export class ProcessCluster {
           out += s;
           if (/axis: member \S+ \(/.test(out)) settle('up');
         }
+        const lines = (partial + s).split('\n');
+        partial = lines.pop() ?? '';
+        for (const line of lines) this.scan(p, line);
       };
       child.stdout!.on('data', onData);
       child.stderr!.on('data', onData);
@@ -230,6 +234,13 @@ export class ProcessCluster {
         settle('exited');
       });
     });
+  }
+
+  /** A line logged at error level or above is a surprise, but for the member removed on purpose saying so. */
+  private scan(p: Proc, line: string): void {
+    if (!/^\{"level":(5|6)0,/.test(line)) return;
+    if (p.expectExit && line.includes('was removed from the cluster')) return;
+    this.surprise(p, `logged an error: ${line.slice(0, 600)}`);
   }
 
   private surprise(p: Proc, what: string): void {

@@ -31,6 +31,8 @@ export interface LinkStats {
   dropped: number;
   delayed: number;
   severed: number;
+  /** Connections whose sender named no member this layer knows (its rules cannot apply to them). */
+  unidentified: number;
 }
 
 const GREETING_BYTES = 64;
@@ -98,7 +100,7 @@ export class PeerFaults {
   private readonly rules = new Map<string, LinkRule>();
   private readonly links = new Set<Link>();
   private readonly names = new Map<string, string>();
-  readonly stats: LinkStats = { forwarded: 0, dropped: 0, delayed: 0, severed: 0 };
+  readonly stats: LinkStats = { forwarded: 0, dropped: 0, delayed: 0, severed: 0, unidentified: 0 };
 
   /** `rand`: the run's seeded PRNG (which messages a lossy link drops). */
   constructor(private readonly rand: () => number) {}
@@ -229,13 +231,18 @@ export class PeerFaults {
             const id = readyIdentity(f.body);
             if (id !== undefined) {
               link.from = this.names.get(id) ?? `?${id}`;
+              if (!this.names.has(id)) this.stats.unidentified++;
               if (this.rule(link.from, to).sever) return this.cut(link);
             }
           }
           up.write(f.raw);
           continue;
         }
-        const rule = link.from === undefined ? PASS : this.rule(link.from, to);
+        if (link.from === undefined) {
+          link.from = '?';
+          this.stats.unidentified++;
+        }
+        const rule = this.rule(link.from, to);
         // One decision per message (a message may span frames).
         if (!inMessage) {
           dropping = rule.drop > 0 && this.rand() < rule.drop;

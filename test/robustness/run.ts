@@ -163,7 +163,7 @@ class Run {
       await closer;
       await this.finalChecks();
     } catch (err) {
-      this.violation('crashes', `the harness could not go on: ${(err as Error).stack ?? String(err)}`);
+      this.violation('harness', `the harness could not go on: ${(err as Error).stack ?? String(err)}`);
       this.closing = true;
       await this.workload.stop().catch(() => undefined);
       await closer.catch(() => undefined);
@@ -175,6 +175,8 @@ class Run {
       await this.checker.close();
     }
     for (const s of this.cluster.surprises) this.violation('crashes', `${s.member} ${s.what}`);
+    // The fault layer tells links apart by the routing id members send with (their member id).
+    if (this.faults.stats.unidentified > 0) this.violation('harness', `the fault layer could not tell who sent on ${this.faults.stats.unidentified} peer connections: its rules missed them`);
     const report = this.report(now() - started);
     this.recorder.write({ t: 'report', ...report });
     await this.recorder.close();
@@ -344,6 +346,7 @@ class Run {
     }
     let lateMax: number | undefined;
     for (const l of this.workload.leases) {
+      this.recorder.write({ t: 'lease-final', ...l });
       for (const m of leaseCheck(l)) this.violation('lease', m);
       const late = leaseLateness(l, this.workload.probes);
       if (late !== undefined) lateMax = Math.max(lateMax ?? -Infinity, late);
@@ -360,6 +363,7 @@ class Run {
   private async hashCheck(): Promise<void> {
     try {
       const rev = await this.patiently('a revision to hash at', 60_000, async (cl) => (await cl.prefix('probe', { countOnly: true })).revision);
+      await this.caughtUp();
       const hashes = await Promise.all(this.cluster.up().map(async (p) => {
         const c = await connect({ endpoints: [p.clientUrl], timeoutMs: 30_000, attemptTimeoutMs: 5000 });
         try {
@@ -374,6 +378,23 @@ class Run {
       if (distinct.size > 1) this.violation('hash', `members differ at revision ${rev}: ${hashes.join(', ')}`);
     } catch (err) {
       this.violation('hash', `could not compare the members' hashes: ${(err as Error).message}`);
+    }
+  }
+
+  /** Every serving member applies what the leader has committed, within a minute (else: a hash violation, they cannot converge). */
+  private async caughtUp(): Promise<void> {
+    const st = await this.cluster.status();
+    const commit = Math.max(...st.map((s) => s.commitIndex));
+    const end = now() + 60_000;
+    for (;;) {
+      const current = await this.cluster.status();
+      const behind = current.filter((s) => s.appliedIndex < commit);
+      const missing = this.cluster.up().filter((p) => !current.some((s) => s.member.name === p.name));
+      if (behind.length === 0 && missing.length === 0) return;
+      if (now() > end) {
+        throw new Error(`members did not catch up within 60 s: ${[...behind.map((s) => `${s.member.name} applied ${s.appliedIndex} of ${commit}`), ...missing.map((p) => `${p.name} did not answer`)].join(', ')}`);
+      }
+      await sleep(250);
     }
   }
 

@@ -13,6 +13,7 @@ import type { Client, ClientWatch } from '../../ts/client/index.js';
 import { connect } from '../../ts/client/index.js';
 import type { WatchResponse } from '../../ts/storage/watch.js';
 import { mulberry32 } from '../support/fixtures.js';
+import { LOOKING } from './checks.js';
 import { type Recorder, now } from './history.js';
 import type { ProcessCluster } from './members.js';
 
@@ -370,7 +371,7 @@ export class Workload {
     // Abandoned: it must expire. Look until it did (the run's end looks again).
     const until = now() + rec.ttlMs + 20_000;
     while (!this.stopped && now() < until) {
-      if ((await this.observe(cl, rec, 'poll after abandoning')) === false) return;
+      if ((await this.observe(cl, rec, LOOKING)) === false) return;
       await sleep(250);
     }
   }
