@@ -49,6 +49,8 @@ export class Epoch {
   readonly written = new Map<string, string[]>();
   inflight = 0;
   endedAt: number | undefined;
+  /** Checked and dropped: no watch is opened on it any more. */
+  closed = false;
 
   constructor(
     readonly n: number,
@@ -120,6 +122,7 @@ export class Workload {
   private current!: Epoch;
   private stopped = false;
   private running: Promise<void>[] = [];
+  private readonly watchesStarting = new Set<Promise<void>>();
   private epochTimer: NodeJS.Timeout | undefined;
   private readonly clients = new Map<string, { client: Client; generation: number }>();
   private readonly retired: Client[] = [];
@@ -149,7 +152,7 @@ export class Workload {
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.epochTimer);
-    await Promise.all(this.running);
+    await Promise.all([...this.running, ...this.watchesStarting]);
     this.current.endedAt = now();
   }
 
@@ -166,7 +169,10 @@ export class Workload {
     this.current = e;
     this.epochs.push(e);
     this.recorder.write({ t: 'epoch', epoch: n, at, startRev: e.startRev });
-    for (let i = 0; i < this.options.watchers; i++) void this.startWatch(e, i);
+    for (let i = 0; i < this.options.watchers; i++) {
+      const starting: Promise<void> = this.startWatch(e, i).finally(() => this.watchesStarting.delete(starting));
+      this.watchesStarting.add(starting);
+    }
   }
 
   /** A client per role, made again when the membership changed. */
@@ -263,7 +269,8 @@ export class Workload {
     while (!this.stopped) {
       let cl: Client;
       try {
-        cl = await this.client(`kv${i}`);
+        // Half the workers give up sooner: more writes whose outcome is unknown (retried, maybe applied).
+        cl = await this.client(`kv${i}`, { timeoutMs: i % 2 === 0 ? 5000 : 2000 });
       } catch {
         await sleep(200);
         continue;
@@ -399,6 +406,7 @@ export class Workload {
       this.recorder.write({ t: 'watch-not-started', epoch: e.n, watcher: i, error: errorText(err) });
       return;
     }
+    if (e.closed || this.stopped) return;
     const prevKv = i % 2 === 1;
     const watch = cl.watch(e.prefix, { prefix: true, startRevision: e.startRev, ...(prevKv ? { prevKv: true } : {}) });
     const log: WatchLog = { watcher: i, prevKv, watch, responses: [], arrivals: [], reading: Promise.resolve() };
