@@ -20,6 +20,7 @@ import { checkHistory, describeHistory } from '../support/linearizability.js';
 import { CORRECTNESS, checkerOps, revisionOrder } from './checks.js';
 import { FAMILIES, family } from './families.js';
 import { readHistory } from './history.js';
+import { killAll } from './members.js';
 import { CI_MS, type FamilyReport, runFamily } from './run.js';
 import { Epoch, type Recorded } from './workload.js';
 
@@ -98,6 +99,13 @@ async function main(): Promise<number> {
   const failed = reports.filter((r) => CORRECTNESS.some((c) => r.counts[c] > 0));
   if (failed.length > 0) console.log(`\ncorrectness violations in ${failed.map((r) => r.family).join(', ')}; replay with --seed ${seed} --family ${failed.map((r) => r.family).join(',')}`);
   return failed.length > 0 ? 1 : 0;
+}
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    killAll();
+    process.exit(130);
+  });
 }
 
 main().then(

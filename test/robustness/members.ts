@@ -61,6 +61,16 @@ export interface Surprise {
 }
 
 const used = new Set<number>();
+/** Every member process this process started and that may still run (for killAll). */
+const children = new Set<ChildProcess>();
+
+/** SIGKILLs every member process still running (the harness was interrupted). */
+export function killAll(): void {
+  for (const c of children) {
+    c.kill('SIGKILL');
+    c.kill('SIGCONT');
+  }
+}
 
 /** A port below 32768 nobody listens on now (probed with an exclusive bind). */
 export async function lowPort(): Promise<number> {
@@ -181,6 +191,8 @@ export class ProcessCluster {
     this.log(p, `\n=== harness: spawn #${p.spawns} at ${new Date().toISOString()} env ${JSON.stringify(env)}\n`);
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
     p.child = child;
+    children.add(child);
+    child.on('exit', () => children.delete(child));
     p.state = 'up';
     let out = '';
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
