@@ -58,23 +58,29 @@ async function restartAll(ctx: FaultContext, ps: Proc[], env: Record<string, str
   }));
 }
 
+/**
+ * Whom a fault hits: the leader (with probability `leader`), else a follower (up to `follower`),
+ * else a majority of the serving members.
+ */
+async function victims(ctx: FaultContext, leaderUpTo: number, followerUpTo: number): Promise<{ who: 'leader' | 'follower' | 'majority'; procs: Proc[] }> {
+  const { leader, followers } = await roles(ctx);
+  const r = ctx.rand();
+  if (r < leaderUpTo && leader) return { who: 'leader', procs: [leader] };
+  if (r < followerUpTo && followers.length > 0) return { who: 'follower', procs: [pick(ctx.rand, followers)] };
+  const up = ctx.cluster.up();
+  return { who: 'majority', procs: shuffle(ctx.rand, up).slice(0, Math.floor(up.length / 2) + 1) };
+}
+
 const kill: Family = {
   name: 'kill',
   what: 'SIGKILL the leader, a follower or a majority, restart after 0.3-3.3 s',
   members: 3,
   async cycle(ctx) {
-    const { leader, followers } = await roles(ctx);
-    const up = ctx.cluster.up();
-    const r = ctx.rand();
-    let victims: Proc[];
-    let kind: string;
-    if (r < 0.4 && leader) [victims, kind] = [[leader], 'kill leader'];
-    else if (r < 0.8 && followers.length > 0) [victims, kind] = [[pick(ctx.rand, followers)], 'kill follower'];
-    else [victims, kind] = [shuffle(ctx.rand, up).slice(0, Math.floor(up.length / 2) + 1), 'kill majority'];
-    ctx.inject(kind, { members: victims.map((p) => p.name) });
-    await Promise.all(victims.map((p) => ctx.cluster.kill(p)));
+    const { who, procs } = await victims(ctx, 0.4, 0.8);
+    ctx.inject(`kill ${who}`, { members: procs.map((p) => p.name) });
+    await Promise.all(procs.map((p) => ctx.cluster.kill(p)));
     await ctx.sleep(300 + ctx.rand() * 3000);
-    await restartAll(ctx, victims);
+    await restartAll(ctx, procs);
   },
 };
 
@@ -83,21 +89,12 @@ const pause: Family = {
   what: 'SIGSTOP the leader, a follower or a majority for 1.5-4 election timeouts, then SIGCONT',
   members: 3,
   async cycle(ctx) {
-    const { leader, followers } = await roles(ctx);
-    const r = ctx.rand();
-    let victims: Proc[];
-    let kind: string;
-    if (r < 0.5 && leader) [victims, kind] = [[leader], 'pause leader'];
-    else if (r < 0.85 && followers.length > 0) [victims, kind] = [[pick(ctx.rand, followers)], 'pause follower'];
-    else {
-      const up = ctx.cluster.up();
-      [victims, kind] = [shuffle(ctx.rand, up).slice(0, Math.floor(up.length / 2) + 1), 'pause majority'];
-    }
+    const { who, procs } = await victims(ctx, 0.5, 0.85);
     const ms = ctx.electionMs * (1.5 + ctx.rand() * 2.5);
-    ctx.inject(kind, { members: victims.map((p) => p.name), ms: Math.round(ms) });
-    for (const p of victims) ctx.cluster.pause(p);
+    ctx.inject(`pause ${who}`, { members: procs.map((p) => p.name), ms: Math.round(ms) });
+    for (const p of procs) ctx.cluster.pause(p);
     await ctx.sleep(ms);
-    for (const p of victims) ctx.cluster.resume(p);
+    for (const p of procs) ctx.cluster.resume(p);
   },
 };
 
