@@ -28,7 +28,8 @@
         "native/statemachine.cc",
         "native/mvcc.cc",
         "native/lease.cc",
-        "native/hash.cc"
+        "native/hash.cc",
+        "native/journal.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],

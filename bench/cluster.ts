@@ -206,6 +206,27 @@ function traceUsable(): boolean {
   return traceChecked;
 }
 
+/** Each member's fd of its Raft journal (raft.wal), from /proc; -1 if not found. */
+function journalFds(members: { name: string; pid: number }[]): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const m of members) {
+    let fd = -1;
+    try {
+      for (const f of fs.readdirSync(`/proc/${m.pid}/fd`)) {
+        try {
+          if (fs.readlinkSync(`/proc/${m.pid}/fd/${f}`).endsWith('/raft.wal')) fd = Number(f);
+        } catch {
+          // closed meanwhile
+        }
+      }
+    } catch {
+      // not on Linux, or gone
+    }
+    out.set(m.name, fd);
+  }
+  return out;
+}
+
 interface Sys {
   /** Start and duration, ms (perf trace's clock, shared by every traced process). */
   t: number;
@@ -260,29 +281,33 @@ export interface StageReport {
 
 const STAGES = [
   'client send → leader receives request',
-  'leader receives → its log fdatasync starts',
-  'leader log fdatasync',
+  'leader receives → its journal fdatasync starts',
+  'leader journal fdatasync',
   'leader receives → appends leave for followers',
   'appends leave → (quickest) follower receives',
-  'follower receives → its fdatasync starts',
-  'follower fdatasync',
+  'follower receives → its journal fdatasync starts',
+  'follower journal fdatasync',
   'follower fdatasync ends → its ack leaves',
   'ack leaves → leader receives it',
-  'leader receives ack → apply fdatasync starts',
-  'leader apply fdatasync',
-  'apply fdatasync ends → reply leaves',
+  'leader receives ack → reply leaves (applied, visible; flushed after)',
   'reply leaves → client receives',
   'total (client send → client receive)',
 ];
 
-export function analyzeTrace(events: Sys[], who: Map<number, string>, leader: string, followers: string[]): Omit<StageReport, 'traced' | 'tracedP50Us'> {
+/**
+ * Cuts sequential puts into STAGES. `journalFd`: each member's fd of its Raft journal (raft.wal),
+ * whose fdatasync makes appends durable; the store's own flushes (other fds) follow the replies and
+ * are counted, not staged.
+ */
+export function analyzeTrace(events: Sys[], who: Map<number, string>, leader: string, followers: string[], journalFd: Map<string, number>): Omit<StageReport, 'traced' | 'tracedP50Us'> {
   const byWho = (w: string, sys: string) => events.filter((e) => who.get(e.tid) === w && e.sys === sys);
+  const journalSyncs = (w: string) => byWho(w, 'fdatasync').filter((e) => e.fd === journalFd.get(w));
   const clientSends = byWho('client', 'sendto').filter((e) => e.ret >= 256);
   const clientRecvs = byWho('client', 'recvfrom').filter((e) => e.ret > 0);
   const lRecv = byWho(leader, 'recvfrom').filter((e) => e.ret > 0);
   const lSend = byWho(leader, 'sendto').filter((e) => e.ret > 0);
-  const lSync = byWho(leader, 'fdatasync');
-  const f = followers.map((n) => ({ n, recv: byWho(n, 'recvfrom').filter((e) => e.ret > 0), send: byWho(n, 'sendto').filter((e) => e.ret > 0), sync: byWho(n, 'fdatasync') }));
+  const lSync = journalSyncs(leader);
+  const f = followers.map((n) => ({ n, recv: byWho(n, 'recvfrom').filter((e) => e.ret > 0), send: byWho(n, 'sendto').filter((e) => e.ret > 0), sync: journalSyncs(n) }));
   const first = <T extends Sys>(xs: T[], pred: (e: T) => boolean): T | undefined => xs.find(pred);
   const samples: number[][] = STAGES.map(() => []);
   const fsyncs: Record<string, number[]> = {};
@@ -315,9 +340,8 @@ export function analyzeTrace(events: Sys[], who: Map<number, string>, leader: st
     if (!best) continue;
     const ackIn = first(lRecv, (e) => e.t >= best!.ack.t && e.fd !== clientFd);
     if (!ackIn) continue;
-    const l2 = first(lSync, (e) => e.t >= ackIn.t && e.t <= t1);
-    const reply = first(lSend, (e) => e.t >= (l2 ? l2.t + l2.dur : ackIn.t) && e.fd === clientFd && e.t <= t1);
-    if (!l2 || !reply) continue;
+    const reply = first(lSend, (e) => e.t >= ackIn.t && e.fd === clientFd && e.t <= t1);
+    if (!reply) continue;
     parsed++;
     if (appOut.t < l1.t + l1.dur) early++;
     const us = (ms: number) => ms * 1000;
@@ -331,15 +355,15 @@ export function analyzeTrace(events: Sys[], who: Map<number, string>, leader: st
       best.sync.dur,
       best.ack.t - (best.sync.t + best.sync.dur),
       ackIn.t - best.ack.t,
-      l2.t - ackIn.t,
-      l2.dur,
-      reply.t - (l2.t + l2.dur),
+      reply.t - ackIn.t,
       resp.t - reply.t,
       t1 - t0,
     ];
     v.forEach((x, k) => samples[k]!.push(us(x)));
     for (const n of [leader, ...followers]) {
-      (fsyncs[n] ??= []).push(events.filter((e) => who.get(e.tid) === n && e.sys === 'fdatasync' && inWin(e)).length);
+      const mine = events.filter((e) => who.get(e.tid) === n && e.sys === 'fdatasync' && inWin(e));
+      (fsyncs[`${n} journal`] ??= []).push(mine.filter((e) => e.fd === journalFd.get(n)).length);
+      (fsyncs[`${n} store`] ??= []).push(mine.filter((e) => e.fd !== journalFd.get(n)).length);
     }
   }
   const med = (xs: number[]) => summarize(xs).p50;
@@ -837,7 +861,7 @@ export class ClusterBench {
       const text = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
       const events = parsePerfTrace(text);
       const followers = c.members.map((m) => m.name).filter((x) => x !== leader);
-      const r = analyzeTrace(events, who, leader, followers);
+      const r = analyzeTrace(events, who, leader, followers, journalFds(c.members));
       return { traced: n, tracedP50Us: summarize(lat).p50, ...r };
     } finally {
       if (!exited(perf)) perf.kill('SIGKILL');

@@ -26,6 +26,7 @@ export interface NativeStatus {
   dbSize: number;
   dbSizeInUse: number;
   compacting: boolean;
+  journalReplayed: number;
 }
 
 export interface NativeStore extends NativeView {
@@ -66,7 +67,8 @@ interface Addon {
     dir: string,
     mapSize: number,
     maxSnapshots: number,
-    noSync: boolean,
+    /** 0 sync, 1 nosync, 2 raft (native/writer.h). */
+    durability: 0 | 1 | 2,
     keyBuffer: Buffer,
     outBuffer: Buffer,
     spinMicros?: number,

@@ -46,18 +46,24 @@ Napi::Function Store::Init(Napi::Env env) {
                      });
 }
 
-// new NativeStore(path, mapSize, maxSnapshots, noSync, keyBuffer, outBuffer[, spinMicros])
+// new NativeStore(path, mapSize, maxSnapshots, durability, keyBuffer, outBuffer[, spinMicros])
+// durability: 0 sync, 1 nosync, 2 raft (writer.h)
 Store::Store(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Store>(info) {
   Napi::Env env = info.Env();
   if (info.Length() < 6 || !info[0].IsString() || !info[4].IsBuffer() || !info[5].IsBuffer()) {
-    fail(env, "AXIS_INVALID_ARGUMENT", "NativeStore(path, mapSize, maxReaders, noSync, keyBuffer, outBuffer)");
+    fail(env, "AXIS_INVALID_ARGUMENT", "NativeStore(path, mapSize, maxReaders, durability, keyBuffer, outBuffer)");
     return;
   }
   config_.path = info[0].As<Napi::String>().Utf8Value();
   config_.mapSize = static_cast<size_t>(info[1].As<Napi::Number>().Int64Value());
   maxSnapshots_ = info[2].As<Napi::Number>().Uint32Value();
   config_.maxReaders = static_cast<unsigned>(maxSnapshots_ + 4);  // + the store's own view, a copy, two hashes
-  config_.noSync = info[3].ToBoolean().Value();
+  uint32_t durability = info[3].IsNumber() ? info[3].As<Napi::Number>().Uint32Value() : 0;
+  if (durability > 2) {
+    fail(env, "AXIS_INVALID_ARGUMENT", "durability must be 0 (sync), 1 (nosync) or 2 (raft)");
+    return;
+  }
+  config_.durability = static_cast<Durability>(durability);
   if (info.Length() > 6 && info[6].IsNumber()) config_.spinMicros = info[6].As<Napi::Number>().Uint32Value();
   auto key = info[4].As<Napi::Buffer<uint8_t>>();
   auto out = info[5].As<Napi::Buffer<uint8_t>>();
@@ -366,6 +372,7 @@ Napi::Value Store::Status_(const Napi::CallbackInfo& info) {
   o.Set("dbSize", Napi::Number::New(env, size));
   o.Set("dbSizeInUse", Napi::Number::New(env, used));
   o.Set("compacting", Napi::Boolean::New(env, writer_->compacting.load()));
+  o.Set("journalReplayed", Napi::Number::New(env, static_cast<double>(writer_->journalReplayed)));
   return o;
 }
 
@@ -402,12 +409,17 @@ class PoolWorker : public Napi::AsyncWorker {
   void (Store::*done_)();
 };
 
-// mdb_env_copy2: LMDB copies from its own read transaction, so writers go on.
+// mdb_env_copy2: LMDB copies from its own read transaction, so writers go on. Compacting
+// (MDB_CP_COMPACT) writes the copy's meta pages afresh for that transaction: a plain copy would
+// carry the source's meta pages, and under durability 'raft' the newest of them may be marked "not
+// flushed yet", so a member opening the copy would fall back to an older commit than the one copied.
 class CopyWorker : public PoolWorker {
  public:
   CopyWorker(Napi::Env env, Store* store, MDB_env* mdb, std::string path)
       : PoolWorker(env, store, mdb, &Store::copied), path_(std::move(path)) {}
-  void Execute() override { status_ = Status::Lmdb(mdb_env_copy2(mdb_, path_.c_str(), 0), "copy the environment"); }
+  void Execute() override {
+    status_ = Status::Lmdb(mdb_env_copy2(mdb_, path_.c_str(), MDB_CP_COMPACT), "copy the environment");
+  }
 
  private:
   std::string path_;

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <chrono>
 
+#include "failpoint.h"
 #include "statemachine.h"
 
 namespace axis {
@@ -14,13 +15,12 @@ namespace axis {
 namespace {
 constexpr size_t kGroupCompactBudget = 256;   // change entries compacted alongside client writes
 constexpr size_t kAloneCompactBudget = 2000;  // per transaction when idle
+// kRaft: writer threads taking turns. A commit's thread waits out its flush; with more threads the
+// next groups commit meanwhile, and one flush covers every commit visible when it starts.
+constexpr int kRaftWriterThreads = 4;
 
-// This LMDB reports a commit that wrote nothing as MDB_EMPTY_TXN (the transaction is ended all the same).
-int commit(MDB_txn* txn) {
-  int rc = mdb_txn_commit(txn);
-  return rc == MDB_EMPTY_TXN ? MDB_SUCCESS : rc;
-}
-constexpr uint8_t kApplyKind = 5;
+constexpr uint8_t kRaftAppendKind = 3, kRaftCompactKind = 4, kApplyKind = 5;
+constexpr uint8_t kRaftAppendLazy = 8;  // RAFT_APPEND flag: durability not needed now (raftlog.h)
 
 // Whether every request of a job may be committed lazily (see writer.h). Requests that do not
 // parse are not lazy; they fail in the group and run alone.
@@ -30,7 +30,7 @@ bool lazyJob(const std::string& input) {
     uint32_t len = in.u32();
     if (!in.ok || len == 0 || !in.need(len)) return false;
     uint8_t kind = in.p[0];
-    bool lazy = kind == kApplyKind || (kind == 3 && len >= 2 && (in.p[1] & 8));
+    bool lazy = kind == kApplyKind || (kind == kRaftAppendKind && len >= 2 && (in.p[1] & kRaftAppendLazy));
     if (!lazy) return false;
     in.p += len;
   }
@@ -47,6 +47,9 @@ WriterThread::~WriterThread() { join(); }
 
 void WriterThread::join() {
   if (thread_.joinable()) thread_.join();
+  for (std::thread& t : others_) {
+    if (t.joinable()) t.join();
+  }
 }
 
 void WriterThread::closeEnv() {
@@ -96,10 +99,17 @@ Status WriterThread::openEnv() {
   AXIS_MDB(mdb_env_set_maxreaders(env_, config_.maxReaders), "set max readers");
   // Not MDB_WRITEMAP: it makes commits ~20% cheaper, but this LMDB fails an assertion in
   // mdb_freelist_save under our randomized tests with it.
-  unsigned flags = MDB_NOTLS | (config_.noSync ? MDB_NOSYNC : 0);
+  unsigned flags = MDB_NOTLS;
+  if (config_.durability == Durability::kNoSync) flags |= MDB_NOSYNC;
+  // Overlapping sync (this LMDB's, from lmdb-js): a commit is visible before it is flushed, and
+  // the last flushed commit is what a crash falls back to. Every open assumes what was not
+  // flushed is lost (SAFE_RESTORE), a process crash as much as an OS crash, and the journal puts
+  // it back: then LMDB never takes an unflushed commit for a flushed one, and never reuses the
+  // pages of the commit it would fall back to.
+  if (config_.durability == Durability::kRaft) flags |= MDB_OVERLAPPINGSYNC | MDB_PREVSNAPSHOT | MDB_SAFE_RESTORE;
   AXIS_MDB(mdb_env_open(env_, config_.path.c_str(), flags, 0644), "open environment");
   MDB_txn* txn;
-  AXIS_MDB(mdb_txn_begin(env_, nullptr, 0, &txn), "begin");
+  AXIS_MDB(mdb_txn_begin(env_, nullptr, writeFlags(), &txn), "begin");
   auto fail = [&](int rc, const char* what) {
     mdb_txn_abort(txn);
     return Status::Lmdb(rc, what);
@@ -132,8 +142,157 @@ Status WriterThread::openEnv() {
   state_.compact = v.compact;
   compactDone_ = state_.compact == 0;  // a compaction cut short by a restart resumes
   compacting.store(!compactDone_);
+  if (config_.durability == Durability::kRaft) {
+    s = openJournal(txn);
+    if (!s.ok()) {
+      mdb_txn_abort(txn);
+      return s;
+    }
+  }
   AXIS_MDB(commit(txn), "commit");
   return Status::Ok();
+}
+
+Status WriterThread::openJournal(MDB_txn* txn) {
+  AXIS_TRY(journal_.open(config_.path + "/raft.wal"));
+  MDB_val k{7, const_cast<char*>("journal")}, v;
+  int rc = mdb_get(txn, dbs_.meta, &k, &v);
+  if (rc == MDB_NOTFOUND) {
+    journalEpoch_ = newJournalEpoch();
+    journalSeq_ = 0;
+    stampedSeq_ = ~0ull;  // stamped by the commit that ends the open
+    return Status::Ok();
+  }
+  AXIS_MDB(rc, "read journal mark");
+  if (v.mv_size != 16) return Status::Error("AXIS_STORAGE", "corrupt journal mark");
+  memcpy(&journalEpoch_, v.mv_data, 8);
+  memcpy(&journalSeq_, static_cast<const char*>(v.mv_data) + 8, 8);
+  stampedSeq_ = journalSeq_;
+  std::vector<Journal::Record> records;
+  AXIS_TRY(journal_.read(journalEpoch_, records));
+  // The store rolled back past these records' commits: their requests go in again, in order.
+  Apply apply(txn, dbs_, state_);
+  size_t replayed = 0;
+  for (const Journal::Record& r : records) {
+    if (r.seq <= journalSeq_) continue;
+    if (r.seq != journalSeq_ + 1) return Status::Error("AXIS_STORAGE", "the raft journal misses records the store lacks");
+    Reader in(reinterpret_cast<const uint8_t*>(r.payload.data()), r.payload.size());
+    Writer out;
+    while (in.more()) {
+      uint32_t len = in.u32();
+      if (!in.need(len)) return Status::Error("AXIS_STORAGE", "corrupt raft journal record");
+      Reader req(in.p, len);
+      in.p += len;
+      size_t mark = out.mark();
+      AXIS_TRY(apply.request(req, out));
+      Reader res(reinterpret_cast<const uint8_t*>(out.buf.data()) + mark, out.buf.size() - mark);
+      if (res.u8() != 0) return Status::Error("AXIS_STORAGE", "a raft journal record does not replay");
+    }
+    journalSeq_ = r.seq;
+    replayed++;
+  }
+  journalReplayed = replayed;
+  if (replayed > 0) {
+    fprintf(stderr, "axis: %s rolled back to its last flushed commit; replayed %zu raft journal records\n",
+            config_.path.c_str(), replayed);
+  }
+  return Status::Ok();
+}
+
+Status WriterThread::stampJournal(MDB_txn* txn) {
+  if (config_.durability != Durability::kRaft || journalSeq_ == stampedSeq_) return Status::Ok();
+  uint8_t mark[16];
+  memcpy(mark, &journalEpoch_, 8);
+  memcpy(mark + 8, &journalSeq_, 8);
+  MDB_val k{7, const_cast<char*>("journal")}, v{16, mark};
+  AXIS_MDB(mdb_put(txn, dbs_.meta, &k, &v, 0), "write journal mark");
+  return Status::Ok();
+}
+
+unsigned WriterThread::writeFlags(unsigned syncFlags) const {
+  // kRaft: every commit overlaps its flush (MDB_NOSYNC with MDB_OVERLAPPINGSYNC), so every flush
+  // records the flushed commit; one flushed the usual way would not, and a crash could fall back
+  // past it to a commit whose pages were reused since. The commit still returns once flushed.
+  return config_.durability == Durability::kRaft ? MDB_NOSYNC : syncFlags;
+}
+
+int WriterThread::commit(MDB_txn* txn) {
+  uint64_t stamped = stampedSeq_;
+  Status s = stampJournal(txn);
+  if (!s.ok()) {
+    mdb_txn_abort(txn);
+    return MDB_PANIC;
+  }
+  // Set before the commit: once visible, the baton (and these fields) may be another thread's.
+  stampedSeq_ = journalSeq_;
+  slowDisk();
+  int rc = mdb_txn_commit(txn);
+  // This LMDB reports a commit that wrote nothing as MDB_EMPTY_TXN (the transaction is ended all the same).
+  if (rc == MDB_EMPTY_TXN) rc = MDB_SUCCESS;
+  if (rc != MDB_SUCCESS) stampedSeq_ = stamped;  // still this thread's: nothing was visible
+  return rc;
+}
+
+Status WriterThread::writeJournal(const std::string& records) {
+  if (journal_.full()) {
+    // Start a new run once every record of this one is flushed: flush now if need be (once per
+    // run, off the usual path). Every record's commit is visible, so this flushes them all.
+    AXIS_MDB(mdb_env_sync(env_, 1), "flush before restarting the raft journal");
+    journal_.restart();
+  }
+  // The seq is spent even if the write fails: the commits after it stamp it, so a record that
+  // may have reached the disk is never replayed over them.
+  ++journalSeq_;
+  slowDisk();
+  AXIS_TRY(journal_.write(journalEpoch_, journalSeq_, records));
+  failpoint("wal-synced");
+  return Status::Ok();
+}
+
+bool WriterThread::raftGroup(const std::vector<Job*>& writes, std::string& journal) const {
+  if (config_.durability != Durability::kRaft) return false;
+  for (Job* job : writes) {
+    Reader in(reinterpret_cast<const uint8_t*>(job->input.data()), job->input.size());
+    while (in.more()) {
+      uint32_t len = in.u32();
+      if (!in.ok || len == 0 || !in.need(len)) return false;
+      uint8_t kind = in.p[0];
+      // Not RAFT_COMPACT: it is lost with the commit, and the log keeps those entries a while
+      // longer. Replayed, it could drop entries that the rolled-back applied index still needs.
+      if (kind == kRaftAppendKind && !(len >= 2 && (in.p[1] & kRaftAppendLazy))) {
+        journal.append(reinterpret_cast<const char*>(&len), 4);
+        journal.append(reinterpret_cast<const char*>(in.p), len);
+      } else if (kind != kApplyKind && kind != kRaftAppendKind && kind != kRaftCompactKind) {
+        return false;
+      }
+      in.p += len;
+    }
+  }
+  return true;
+}
+
+void WriterThread::visible(const void* ctx, int finished) {
+  auto* c = static_cast<Committing*>(const_cast<void*>(ctx));
+  if (finished || c->posted) return;
+  WriterThread* self = c->self;
+  self->committed(*c);
+  c->posted = true;
+  // Readers renew their view before the results are known.
+  self->commitSeq.fetch_add(1, std::memory_order_release);
+  self->post(*c->jobs);
+  self->settleWaiters(false);
+  failpoint("commit-visible");
+  // The other writer thread may take the next group while this one flushes.
+  if (c->baton) c->baton->unlock();
+}
+
+void WriterThread::committed(const Committing& c) {
+  adopt(c.next);
+  if (c.compactionRan) {
+    memcpy(compactAt_, c.at, sizeof c.at);
+    compactDone_ = c.done;
+    compacting.store(!c.done);
+  }
 }
 
 void WriterThread::adopt(const WriteState& next) {
@@ -158,8 +317,16 @@ void WriterThread::run() {
   std::vector<Job*> batch{first};
   post(batch);
   if (!opened) return;  // the JS side closes what was opened
+  if (config_.durability == Durability::kRaft) {
+    for (int i = 1; i < kRaftWriterThreads; i++) others_.emplace_back([this] { loop(); });
+  }
+  loop();
+}
 
+void WriterThread::loop() {
   for (;;) {
+    std::unique_lock<std::mutex> baton(baton_);
+    if (stopping_) return;
     std::vector<Job*> jobs;
     // A writer that awaits each write sends the next one a few tens of µs after hearing of the
     // last: wait for it awake a little while before sleeping (a futex wake-up costs as much again).
@@ -191,15 +358,20 @@ void WriterThread::run() {
         finished.push_back(job);
       }
     }
+    post(finished);
     if (!writes.empty()) {
-      commitGroup(writes);
-      finished.insert(finished.end(), writes.begin(), writes.end());
+      // A closing writer keeps the baton: the other thread must find stopping_ set.
+      bool posted = commitGroup(writes, closing ? nullptr : &baton);
+      if (posted && !closing) continue;  // the baton was handed over
+      if (!posted) post(writes);
     } else if (!compactDone_ && !closing) {
       compactAlone();
     }
-    post(finished);
     settleWaiters(closing != nullptr);
     if (closing) {
+      stopping_ = true;
+      baton.unlock();
+      // The other thread (if any) is flushing or waiting for the baton; join() waits for both.
       std::vector<Job*> last{closing};
       post(last);
       return;
@@ -223,12 +395,17 @@ void WriterThread::settleWaiters(bool closing) {
   post(ready);
 }
 
-void WriterThread::commitGroup(std::vector<Job*>& writes) {
-  bool lazy = true;
+bool WriterThread::commitGroup(std::vector<Job*>& writes, std::unique_lock<std::mutex>* baton) {
+  std::string journal;
+  bool raft = raftGroup(writes, journal);
+  bool lazy = !raft;
   for (Job* job : writes) lazy = lazy && lazyJob(job->input);
-  MDB_txn* txn;
-  int rc = mdb_txn_begin(env_, nullptr, lazy ? MDB_NOMETASYNC : 0, &txn);
-  Status s = Status::Lmdb(rc, "begin");
+  Status s;
+  if (!journal.empty()) s = writeJournal(journal);
+
+  MDB_txn* txn = nullptr;
+  int rc = s.ok() ? mdb_txn_begin(env_, nullptr, writeFlags(lazy ? MDB_NOMETASYNC : 0), &txn) : MDB_PANIC;
+  if (s.ok()) s = Status::Lmdb(rc, "begin");
   WriteState next;
   uint8_t at[12];
   bool done = compactDone_;
@@ -265,18 +442,29 @@ void WriterThread::commitGroup(std::vector<Job*>& writes) {
     }
   }
   if (s.ok()) {
+    Committing c;
+    c.self = this;
+    c.jobs = &writes;
+    c.baton = baton;
+    c.next = next;
+    memcpy(c.at, at, sizeof at);
+    c.done = done;
+    c.compactionRan = next.compact > 0 && (!compactDone_ || next.compact != state_.compact);
+    // Raft work is answered once visible (see Durability::kRaft); visible() hands the baton on.
+    if (raft) mdb_txn_set_callback(txn, &WriterThread::visible, &c);
     rc = commit(txn);
     s = Status::Lmdb(rc, "commit");
+    if (c.posted && !s.ok()) {
+      // Results were given out for a commit that could not be flushed: stop here. The journal and
+      // the Raft log hold what they were computed from; a restart replays it.
+      fprintf(stderr, "axis: %s after the commit was visible; stopping\n", s.message.c_str());
+      abort();
+    }
+    if (c.posted) return true;
     if (s.ok()) {
-      bool compactionRan = next.compact > 0 && (!compactDone_ || next.compact != state_.compact);
-      adopt(next);
-      if (compactionRan) {
-        memcpy(compactAt_, at, sizeof at);
-        compactDone_ = done;
-        compacting.store(!done);
-      }
+      committed(c);
       commitSeq.fetch_add(1, std::memory_order_release);
-      return;
+      return false;
     }
   } else if (rc == MDB_SUCCESS) {
     mdb_txn_abort(txn);
@@ -305,6 +493,7 @@ void WriterThread::commitGroup(std::vector<Job*>& writes) {
     }
     job->output.swap(out.buf);
   }
+  return false;
 }
 
 Status WriterThread::runAlone(Reader& in, Writer& out) {
@@ -328,7 +517,7 @@ Status WriterThread::runAlone(Reader& in, Writer& out) {
 
 Status WriterThread::runOnce(Reader& in, Writer& out, const Status* failInner, Status& innerFailure) {
   MDB_txn* txn;
-  AXIS_MDB(mdb_txn_begin(env_, nullptr, 0, &txn), "begin");
+  AXIS_MDB(mdb_txn_begin(env_, nullptr, writeFlags(), &txn), "begin");
   Status s;
   WriteState next;
   {
@@ -350,7 +539,7 @@ Status WriterThread::runOnce(Reader& in, Writer& out, const Status* failInner, S
 
 void WriterThread::compactAlone() {
   MDB_txn* txn;
-  Status s = Status::Lmdb(mdb_txn_begin(env_, nullptr, 0, &txn), "begin");
+  Status s = Status::Lmdb(mdb_txn_begin(env_, nullptr, writeFlags(), &txn), "begin");
   uint8_t at[12];
   memcpy(at, compactAt_, sizeof at);
   bool done = false;
@@ -358,6 +547,7 @@ void WriterThread::compactAlone() {
     s = compactChunk(txn, dbs_, state_.compact, kAloneCompactBudget, at, done);
     if (s.ok()) s = Status::Lmdb(commit(txn), "commit compaction");
     else mdb_txn_abort(txn);
+    if (s.ok()) failpoint("compaction-step");
   }
   if (!s.ok()) {
     // Old versions stay (reads never see them); stop rather than spin. The next compaction retries.

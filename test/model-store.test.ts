@@ -15,11 +15,11 @@ kvSuite('ModelStore', openModel);
 describe('ModelStore: status', () => {
   it('reports the revision and the compaction floor', async () => {
     const m = await openModel();
-    assert.deepStrictEqual(m.status(), { revision: 1, compactRevision: 0, dbSize: 0, dbSizeInUse: 0, compacting: false });
+    assert.deepStrictEqual(m.status(), { revision: 1, compactRevision: 0, dbSize: 0, dbSizeInUse: 0, compacting: false, journalReplayed: 0 });
     await m.put('a', '1');
     await m.put('a', '2');
     await m.compact(2);
-    assert.deepStrictEqual(m.status(), { revision: 3, compactRevision: 2, dbSize: 0, dbSizeInUse: 0, compacting: false });
+    assert.deepStrictEqual(m.status(), { revision: 3, compactRevision: 2, dbSize: 0, dbSizeInUse: 0, compacting: false, journalReplayed: 0 });
     await m.close();
     assert.throws(() => m.status(), { code: 'AXIS_CLOSED' });
   });

@@ -10,7 +10,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { open } from '../ts/storage/index.js';
 import { runWriter } from './support/child.js';
-import { tempDirs } from './support/fixtures.js';
+import { entryApplier } from './support/apply-one.js';
+import { tempDirs, until } from './support/fixtures.js';
 
 const dir = tempDirs('install');
 const CHILD = fileURLToPath(new URL('./support/install-child.js', import.meta.url));
@@ -54,3 +55,37 @@ for (const point of ['snapshot-install-before-rename', 'snapshot-install-after-r
     }
   });
 }
+
+test("a copy of a 'raft' store taken while its last commits are not flushed yet opens at the copy's own state", { timeout: 60_000 }, async () => {
+  // A 'raft' store answers applies once visible and flushes after; every open falls back to the
+  // last flushed commit. A copy must not carry that state along: opened as a member's store, it
+  // must hold exactly what the copy's read view held.
+  const src = await open(await dir(), { durability: 'raft', lessor: false });
+  const applier = entryApplier(src);
+  let stop = false;
+  const writers = Array.from({ length: 4 }, async (_, w) => {
+    for (let i = 0; !stop; i++) await applier.apply({ put: { key: `w${w}/${i % 50}`, value: `v${i}` } });
+  });
+  try {
+    for (let round = 0; round < 8; round++) {
+      await until('entries applied', 20_000, () => applier.index() > (round + 1) * 40 || undefined, 5);
+      const copyDir = path.join(await dir(), 'copy');
+      await fs.mkdir(copyDir);
+      await src.copyTo(copyDir);
+      const plain = await open(copyDir, { durability: 'nosync', lessor: false });
+      const seen = { applied: plain.applied().index, revision: plain.revision() };
+      await plain.close();
+      const asMember = await open(copyDir, { durability: 'raft', lessor: false });
+      try {
+        assert.deepEqual({ applied: asMember.applied().index, revision: asMember.revision() }, seen, `round ${round}: the copy opened as a member's store rolled back`);
+        assert.equal(asMember.status().journalReplayed, 0);
+      } finally {
+        await asMember.close();
+      }
+    }
+  } finally {
+    stop = true;
+    await Promise.all(writers);
+    await src.close();
+  }
+});

@@ -341,7 +341,7 @@ export class ModelStore implements KV {
 
   status(): StoreStatus {
     this.ensureOpen();
-    return { revision: this.revision, compactRevision: this.compactRevision, dbSize: 0, dbSizeInUse: 0, compacting: false };
+    return { revision: this.revision, compactRevision: this.compactRevision, dbSize: 0, dbSizeInUse: 0, compacting: false, journalReplayed: 0 };
   }
 
   // ---- writes (every one is a txn underneath) ----

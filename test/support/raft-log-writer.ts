@@ -1,6 +1,7 @@
 /**
  * Child process for test/raft/durable-log-crash: persists raft log batches (durability 'sync')
- * until it is killed. Run as `node dist/test/support/raft-log-writer.js <dir> <seed> <cycle>`.
+ * until it is killed. Run as `node dist/test/support/raft-log-writer.js <dir> <seed> <cycle> [sync|raft]`
+ * (the store's durability; 'sync' by default).
  *
  * Prints {op:'ready', ...} once open, then per operation one {op:'begin', ...} line describing it
  * exactly (so the parent can model it), and {op:'ack'} only after its promise resolved. One
@@ -34,10 +35,10 @@ export function entryTag(data: Uint8Array): string {
   return bar < 0 ? s : s.slice(0, bar);
 }
 
-async function main(dir: string, seed: number, cycle: number): Promise<void> {
+async function main(dir: string, seed: number, cycle: number, durability: 'sync' | 'raft'): Promise<void> {
   const rnd = mulberry32(seed);
   const int = (lo: number, hi: number): number => lo + Math.floor(rnd() * (hi - lo + 1));
-  const store = await open(dir, { durability: 'sync' });
+  const store = await open(dir, { durability });
   const log = new DurableStorage(store.raftLog());
   let term = Math.max(log.initialState().hardState.term, log.term(log.lastIndex()));
   emit({ op: 'ready', first: log.firstIndex(), last: log.lastIndex(), term });
@@ -93,7 +94,7 @@ async function main(dir: string, seed: number, cycle: number): Promise<void> {
 
 if (process.argv[1] && import.meta.url.endsWith(process.argv[1].split('/').pop()!)) {
   setTimeout(() => die(new Error(`deadline of ${DEADLINE_MS} ms passed`)), DEADLINE_MS).unref();
-  const [dir, seed, cycle] = process.argv.slice(2);
-  if (!dir) die(new Error('usage: raft-log-writer <dir> <seed> <cycle>'));
-  main(dir, Number(seed), Number(cycle)).catch(die);
+  const [dir, seed, cycle, durability = 'sync'] = process.argv.slice(2);
+  if (!dir || (durability !== 'sync' && durability !== 'raft')) die(new Error('usage: raft-log-writer <dir> <seed> <cycle> [sync|raft]'));
+  main(dir, Number(seed), Number(cycle), durability).catch(die);
 }

@@ -17,7 +17,7 @@ import { DurableStorage, decodeConfState } from '../raft/durable-storage.js';
 import type { LogStorage } from '../raft/storage.js';
 import { decodeConfChange } from '../raft/confchange.js';
 import { type ConfChange, type ConfState, type Entry, EntryType, type Message, MessageType, type NodeId, type Ready, Role, emptyConfState, message } from '../raft/types.js';
-import { Decoder, Encoder, LESSOR_DEFAULTS, Lessor, alarmOf, compactionOf, leaseEffect, open, type ApplyEntry, type PreparedWrite, type Store } from '../storage/index.js';
+import { Decoder, Encoder, LESSOR_DEFAULTS, Lessor, alarmOf, compactionOf, leaseEffect, open, type ApplyEntry, type OpenOptions, type PreparedWrite, type Store } from '../storage/index.js';
 import type { Transport, TransportOptions } from '../transport/types.js';
 import { type MemberConfig, checkEndpoint, clusterIdOf, memberId } from './config.js';
 import { type ConnectOptions, connect } from '../client/index.js';
@@ -169,9 +169,7 @@ export class Member {
 
   /** Opens the data directory (bootstrapping a new member's log) and starts taking part. */
   static async start(config: MemberConfig, transport: TransportFactory, onFatal?: (err: Error) => void, log = memberLogger(config.name, { level: config.logLevel })): Promise<Member> {
-    // No spinning writer: the member's peers (often on the same machine) need the CPU more.
-    // No embedded lessor either: in a cluster only the leader decides that a lease expired.
-    const store = await open(config.dataDir, { durability: config.durability, writerSpinMicros: 0, lessor: false });
+    const store = await open(config.dataDir, storeOptions(config));
     const m = new Member(config, store, log);
     if (onFatal) m.fatal = onFatal;
     try {
@@ -1023,10 +1021,10 @@ export class Member {
     if (!p || p.index !== snap.meta.index) throw new AxisError(ErrorCode.INTERNAL, `Raft restored a snapshot at ${snap.meta.index} that this member did not pull`);
     this.pulled = undefined;
     const hs = rd.hardState ?? this.durableHs;
-    const options = { durability: this.config.durability, writerSpinMicros: 0 } as const;
+    const options = storeOptions(this.config);
     await this.store.close();
     await installCopy(p.dir, this.config.dataDir, { index: snap.meta.index, term: snap.meta.term, conf: snap.meta.confState }, hs, options);
-    this.store = await open(this.config.dataDir, { ...options, lessor: false });
+    this.store = await open(this.config.dataDir, options);
     this.storage = new DurableStorage(this.store.raftLog());
     this.durableHs = { term: hs.term, vote: hs.vote, commit: Math.max(hs.commit, snap.meta.index) };
     this.applied = snap.meta.index;
@@ -1062,4 +1060,14 @@ export class Member {
     this.log.error({ event: 'member-failed', err }, `stops: ${err.message}`);
     this.fatal(err);
   }
+}
+
+/**
+ * How a member opens its store. Durable members use the 'raft' mode: a Ready's appends are durable
+ * with one journal fdatasync, and applied entries are answered once visible (the log replays them
+ * after an OS crash). No spinning writer: the member's peers (often on the same machine) need the
+ * CPU more. No embedded lessor either: in a cluster only the leader decides that a lease expired.
+ */
+function storeOptions(config: MemberConfig): OpenOptions {
+  return { durability: config.durability === 'sync' ? 'raft' : 'nosync', writerSpinMicros: 0, lessor: false };
 }

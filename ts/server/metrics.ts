@@ -25,8 +25,8 @@ export class MemberMetrics {
   readonly proposalsApplied = new Counter({ name: 'axis_server_proposals_applied_total', help: 'Raft entries this member applied to its store', registers: this.registers });
   readonly proposalsFailed = new Counter({ name: 'axis_server_proposals_failed_total', help: 'Writes proposed through this member that it gave up on (timeout, refused, stopping)', registers: this.registers });
   readonly leaderChanges = new Counter({ name: 'axis_server_leader_changes_seen_total', help: 'Times this member saw a new leader', registers: this.registers });
-  readonly applyDuration = new Histogram({ name: 'axis_server_apply_duration_seconds', help: 'Applying a batch of committed entries to the store, until durable', buckets: DURATION_BUCKETS, registers: this.registers });
-  readonly persistDuration = new Histogram({ name: 'axis_disk_persist_duration_seconds', help: 'Persisting a Ready (raft log entries, hard state) until durable: one group commit and its fsync', buckets: DURATION_BUCKETS, registers: this.registers });
+  readonly applyDuration = new Histogram({ name: 'axis_server_apply_duration_seconds', help: 'Applying a batch of committed entries to the store, until visible (flushed after; the Raft log is durable)', buckets: DURATION_BUCKETS, registers: this.registers });
+  readonly persistDuration = new Histogram({ name: 'axis_disk_persist_duration_seconds', help: 'Persisting a Ready (raft log entries, hard state) until durable: the journal fdatasync and the group commit', buckets: DURATION_BUCKETS, registers: this.registers });
   readonly peerRoundTrip = new Histogram({ name: 'axis_network_peer_round_trip_time_seconds', help: 'From a heartbeat the leader sends a peer to the peer\'s response', labelNames: ['to'], buckets: DURATION_BUCKETS, registers: this.registers });
   /** When the oldest unanswered heartbeat to each peer left (ms, performance.now()). */
   private readonly heartbeats = new Map<NodeId, number>();

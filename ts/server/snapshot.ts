@@ -18,7 +18,7 @@ import { AxisError, ErrorCode } from '../errors/index.js';
 import { failpoint } from '../failpoint.js';
 import { encodeConfState } from '../raft/durable-storage.js';
 import type { ConfState, HardState } from '../raft/types.js';
-import { type OpenOptions, type Store, open } from '../storage/index.js';
+import { JOURNAL_FILE, type OpenOptions, type Store, open } from '../storage/index.js';
 import { decodeMembership, encodeMembership } from './membership.js';
 
 /** Bytes per SnapshotRead reply. */
@@ -243,6 +243,9 @@ export async function installCopy(
   } finally {
     await s.close();
   }
+  // The old store's journal must not be replayed into the new one (it was closed, so flushed:
+  // nothing in the journal is needed).
+  await fs.rm(path.join(dataDir, JOURNAL_FILE), { force: true });
   failpoint('snapshot-install-before-rename');
   await fs.rename(path.join(copyDir, 'data.mdb'), path.join(dataDir, 'data.mdb'));
   await syncDir(dataDir);

@@ -8,7 +8,7 @@ import {
   type DeleteResult, type Event, type HistoryOptions, type KV, type KVRead, type KeyValue, type LeaseGrantOptions,
   type LeaseGrantResult, type LeaseTimeToLive, type LeaseTimeToLiveOptions, type OpenOptions,
   type PutOptions, type PutResult, type RangeOptions, type RangeResult, type ReadOptions, type Snapshot,
-  type StoreStatus, type TxnRequest, type TxnResult,
+  type StoreStatus, type TxnRequest, type TxnResult, type Durability,
 } from './types.js';
 import { RaftLog } from './raft-log.js';
 import { Watch, WatchHub, type WatchOptions } from './watch.js';
@@ -469,14 +469,17 @@ export class Store extends ViewReader implements KV {
   };
 }
 
+const DURABILITY_MODES: Record<Durability, 0 | 1 | 2> = { sync: 0, nosync: 1, raft: 2 };
+
 /** Opens (creating if needed) the store in directory `dir`. */
 export async function open(dir: string, options: OpenOptions = {}): Promise<Store> {
   if (typeof dir !== 'string' || dir.length === 0) throw new AxisError(ErrorCode.INVALID_ARGUMENT, 'open needs a directory path');
   if (typeof options !== 'object' || options === null) throw new AxisError(ErrorCode.INVALID_ARGUMENT, 'options must be an object');
   const durability = options.durability ?? 'sync';
-  if (durability !== 'sync' && durability !== 'nosync') {
-    throw new AxisError(ErrorCode.INVALID_ARGUMENT, `durability must be 'sync' or 'nosync'`);
+  if (typeof durability !== 'string' || !Object.hasOwn(DURABILITY_MODES, durability)) {
+    throw new AxisError(ErrorCode.INVALID_ARGUMENT, `durability must be 'sync', 'nosync' or 'raft'`);
   }
+  const mode = DURABILITY_MODES[durability];
   const mapSize = options.mapSize === undefined ? 2 * GiB : checkCount(options.mapSize, 'mapSize');
   const maxSnapshots = options.maxSnapshots === undefined ? 1024 : checkCount(options.maxSnapshots, 'maxSnapshots');
   const spin = options.writerSpinMicros === undefined ? 200 : checkCount(options.writerSpinMicros, 'writerSpinMicros');
@@ -498,7 +501,7 @@ export async function open(dir: string, options: OpenOptions = {}): Promise<Stor
   try {
     const keyBuf = Buffer.allocUnsafeSlow(Limits.maxKeyBytes);
     const outBuf = Buffer.allocUnsafeSlow(64 * 1024);
-    const native = new addon.NativeStore(real, mapSize, maxSnapshots, durability === 'nosync', keyBuf, outBuf, spin);
+    const native = new addon.NativeStore(real, mapSize, maxSnapshots, mode, keyBuf, outBuf, spin);
     await native.open();
     const store = new Store(native, real, keyBuf, outBuf);
     if (lessor) {

@@ -160,6 +160,11 @@ export interface StoreStatus {
   dbSizeInUse: number;
   /** Whether background compaction still has old versions to remove. */
   compacting: boolean;
+  /**
+   * Durability 'raft': how many Raft journal records the open replayed, because the store had
+   * rolled back to its last flushed commit (after a crash). 0 otherwise.
+   */
+  journalReplayed: number;
 }
 
 /** The read side, shared by the store and its snapshots. */
@@ -190,10 +195,18 @@ export interface Snapshot extends KVRead {
   release(): void;
 }
 
-export type Durability = 'sync' | 'nosync';
+export type Durability = 'sync' | 'nosync' | 'raft';
 
 export interface OpenOptions {
-  /** 'sync' (default): a write's promise resolves once it is on disk. 'nosync': survives a process crash, not an OS crash. */
+  /**
+   * 'sync' (default): a write's promise resolves once it is on disk. 'nosync': survives a process
+   * crash, not an OS crash. 'raft', for a Raft member's store: Raft log appends (`raftLog().persist`)
+   * resolve once durable, through a one-fdatasync journal record; applied entries (`apply`) resolve
+   * once visible, before they are flushed: a crash rolls the store back to its last flushed commit,
+   * the journal puts back the appends it lacked, and Raft applies the entries again from the log.
+   * A log compaction (`raftLog().compact`) rolled back is lost: the log keeps those entries longer.
+   * Other writes behave as 'sync'.
+   */
   durability?: Durability;
   /** Largest the data may grow to, bytes (default 2 GiB, etcd's default quota); past it writes fail with AXIS_NO_SPACE. */
   mapSize?: number;
@@ -220,6 +233,9 @@ export interface OpenOptions {
   /** The lessor's clock, ms (default performance.now). For tests. */
   leaseClock?: () => number;
 }
+
+/** The file in a store's directory that holds its Raft journal record (durability 'raft'). */
+export const JOURNAL_FILE = 'raft.wal';
 
 /** Limits (etcd's defaults where etcd has one). */
 export const Limits = {
