@@ -217,6 +217,9 @@ class Run {
       if (now() - lastHash > 60_000 && this.cluster.up().length === this.cluster.members().length) {
         lastHash = now();
         await this.hashCheck();
+        const t = this.workload.totals;
+        const found = CORRECTNESS.filter((c) => this.counts[c] > 0).map((c) => `${c} ${this.counts[c]}`);
+        this.log(`${t.ops} operations (${t.unknown} unknown), ${this.faultCount} faults, ${this.epochsChecked} epochs checked; ${found.length > 0 ? `VIOLATIONS: ${found.join(', ')}` : 'no violation'}`);
       }
     }
   }
