@@ -23,6 +23,7 @@ import { type MemberConfig, checkEndpoint, clusterIdOf, memberId } from './confi
 import { type ConnectOptions, connect } from '../client/index.js';
 import { memberAsClient } from '../security/index.js';
 import { decodeEntry, encodeEntry } from './entry.js';
+import { failpoint } from '../failpoint.js';
 import { type Logger, memberLogger } from './logger.js';
 import { MemberMetrics } from './metrics.js';
 import { type MemberRecord, REMOVED_NOTICE, decodeContext, decodeMembership, encodeContext, encodeMembership, isRemovedNotice } from './membership.js';
@@ -34,6 +35,12 @@ export type TransportFactory = (options: TransportOptions) => Transport;
 
 /** A follower sent a snapshot ticket that has not installed it by then: Raft may send another. */
 const SNAPSHOT_TIMEOUT_MS = 120_000;
+/**
+ * A ticket whose copy nobody has read for this many election timeouts is given up sooner: the
+ * follower died or restarted while taking it (or installed it and restarted before saying so).
+ * Raft then probes the follower, which answers from what it has.
+ */
+const SNAPSHOT_IDLE_ELECTIONS = 10;
 
 /** Pulls snapshot chunks from another member's client port. */
 const clientFetcher = (clientUrl: string, options: Partial<ConnectOptions>): ReturnType<SnapshotFetcher> => {
@@ -109,7 +116,7 @@ export class Member {
   private pulling = false;
   private pulled: { dir: string; index: number } | undefined;
   /** Followers a snapshot ticket was sent to, and when: Raft is told it failed if they never answer. */
-  private readonly ticketsOut = new Map<NodeId, { index: number; at: number }>();
+  private readonly ticketsOut = new Map<NodeId, { index: number; at: number; copy: number }>();
   private readonly storeListeners: (() => void)[] = [];
   /** How followers pull snapshots (tests may stand in for the network). */
   fetcher: SnapshotFetcher | undefined;
@@ -557,6 +564,7 @@ export class Member {
     // OS crash. Such commits need one fdatasync instead of two.
     const hs = rd.hardState;
     const lazy = rd.entries.length === 0 && !rd.snapshot && (!hs || (hs.term === this.durableHs.term && hs.vote === this.durableHs.vote));
+    failpoint('ready-before-persist');
     const persisting = hs || rd.entries.length > 0 || rd.snapshot
       ? this.metrics.timed(this.metrics.persistDuration, this.storage.persist({ hardState: hs, entries: rd.entries, snapshot: rd.snapshot, lazy }))
       : undefined;
@@ -565,6 +573,7 @@ export class Member {
     this.metrics.proposalsCommitted.inc(rd.committedEntries.length);
     const applying = rd.committedEntries.length > 0 ? this.apply(rd.committedEntries) : undefined;
     if (persisting) await persisting;
+    failpoint('ready-after-persist');
     this.send(rd.messagesAfterPersist);
     if (applying) await applying;
     for (const rs of rd.readStates) {
@@ -684,6 +693,7 @@ export class Member {
       this.confWaiters.get(c.index)?.resolve();
       this.confWaiters.delete(c.index);
     }
+    failpoint('apply-before-reply');
     if (confApplied.length > 0) this.peersChanged();
     await this.maybeCompact();
     for (let i = 0; i < keys.length; i++) {
@@ -926,7 +936,7 @@ export class Member {
   private sendTicket(m: Message): void {
     const term = this.raft.term;
     const to = m.to;
-    this.ticketsOut.set(to, { index: 0, at: Date.now() });
+    this.ticketsOut.set(to, { index: 0, at: Date.now(), copy: 0 });
     // A copy made for one follower serves others that need one soon after, if it reaches where
     // this leader's log now starts (and past what the follower has), and if the follower is in its
     // membership (Raft refuses a snapshot of a configuration without itself).
@@ -938,7 +948,7 @@ export class Member {
     this.snapshots.latest(10 * this.electionTimeoutMs, fits).then(
       (c) => {
         if (this.halted || this.raft.term !== term || this.raft.role !== Role.Leader) return;
-        this.ticketsOut.set(to, { index: c.index, at: Date.now() });
+        this.ticketsOut.set(to, { index: c.index, at: Date.now(), copy: c.id });
         this.log.info({ event: 'snapshot-sent', to: to.toString(16), index: c.index, bytes: c.size }, `sending a snapshot at index ${c.index} (${c.size} bytes) to ${to.toString(16)}`);
         const { chunk: _chunk, ...rest } = m;
         const meta = { index: c.index, term: c.term, confState: decodeMembership(c.conf).conf };
@@ -967,9 +977,10 @@ export class Member {
         this.ticketsOut.delete(to);
         this.raft.reportSnapshot(to, true);
         this.schedule();
-      } else if (now - t.at > SNAPSHOT_TIMEOUT_MS) {
+      } else if (now - t.at > SNAPSHOT_TIMEOUT_MS || (t.index > 0 && now - Math.max(t.at, this.snapshots.lastRead(t.copy) ?? 0) > SNAPSHOT_IDLE_ELECTIONS * this.electionTimeoutMs)) {
         this.ticketsOut.delete(to);
         this.raft.reportSnapshot(to, false);
+        this.schedule();
       }
     }
   }
@@ -978,7 +989,16 @@ export class Member {
   private pullSnapshot(m: Message): void {
     const t = decodeTicket(m.snapshot!.data);
     const meta = m.snapshot!.meta;
-    if (!t || this.pulling || meta.index <= this.applied) return;
+    if (!t || this.pulling) return;
+    if (meta.index <= this.applied) {
+      // This member has that far already (it installed the copy, then restarted before Raft said
+      // so): Raft answers with its commit index, so the leader stops waiting for the snapshot.
+      if (meta.index <= this.raft.hardState().commit) {
+        this.raft.step({ ...m, snapshot: { meta, data: new Uint8Array() } });
+        this.schedule();
+      }
+      return;
+    }
     this.pulling = true;
     const dir = path.join(snapshotRoot(this.config.dataDir), `in-${meta.index}`);
     const fetcher = this.fetcher ? this.fetcher(t.clientUrl) : clientFetcher(t.clientUrl, this.peerClientOptions());

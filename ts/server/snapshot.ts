@@ -132,6 +132,11 @@ export class SnapshotSource {
     return { info: info(c), data: data.subarray(0, got) };
   }
 
+  /** When copy `id` was last read (made, if never), or undefined once it is gone. */
+  lastRead(id: number): number | undefined {
+    return this.copies.get(id)?.lastUsed;
+  }
+
   private async drop(c: Copy): Promise<void> {
     this.copies.delete(c.id);
     await c.file?.close().catch(() => {});
