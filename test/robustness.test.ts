@@ -71,7 +71,7 @@ describe('the robustness checks find what they look for', () => {
   it('a watch stream with a gap, or a wrong prevKv, is found', () => {
     const e = epochWith([]);
     const events = [ev(10, 'put', 'e7/k0', 'a'), ev(11, 'put', 'e7/k0', 'b')];
-    const log = (rs: WatchLog['responses'], prevKv = false): WatchLog => ({ watcher: 0, prevKv, watch: undefined as never, responses: rs, arrivals: [], reading: Promise.resolve() });
+    const log = (rs: WatchLog['responses'], prevKv = false): WatchLog => ({ watcher: 0, client: undefined as never, prevKv, watch: undefined as never, responses: rs, arrivals: [], reading: Promise.resolve() });
     assert.deepEqual(watchCheck(log([{ watchId: 1, events, revision: 11 }]), e, events, 11), []);
     assert.equal(watchCheck(log([{ watchId: 1, events: [events[1]!], revision: 11 }]), e, events, 11).length, 1);
     assert.equal(watchCheck(log([{ watchId: 1, events, revision: 10 }]), e, events, 11).length > 0, true, 'it stopped short of the closing read');

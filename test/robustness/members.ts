@@ -16,7 +16,7 @@ import fs from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { connect, type Client, type MemberStatusReport } from '../../ts/client/index.js';
+import { connect, type Client, type ConnectOptions, type MemberStatusReport } from '../../ts/client/index.js';
 import { memberId } from '../../ts/server/config.js';
 import type { PeerFaults } from './peer-faults.js';
 
@@ -96,7 +96,7 @@ export class ProcessCluster {
   clusterId = '';
   /** Bumped when the set of members changes: clients made before should be made again. */
   generation = 0;
-  private admin: Client | undefined;
+  private readonly admin = new MemberClient(this, { timeoutMs: 30_000, attemptTimeoutMs: 1000 });
   private nextName = 1;
   private closed = false;
 
@@ -115,8 +115,7 @@ export class ProcessCluster {
     for (let i = 0; i < n; i++) await this.newProc();
     const initial = this.initialCluster();
     await Promise.all(this.procs.map((p) => this.spawn(p, initial)));
-    this.admin = await connect({ endpoints: this.endpoints(), timeoutMs: 30_000, attemptTimeoutMs: 1000 });
-    this.clusterId = (await this.admin.memberList()).clusterId.toString(16);
+    this.clusterId = (await (await this.admin.get()).memberList()).clusterId.toString(16);
     await this.leader(30_000);
   }
 
@@ -303,26 +302,9 @@ export class ProcessCluster {
     return p.joined ? this.members().filter((x) => x.state === 'up' || x === p).map((x) => `${x.name}=${x.peerUrl}`).join(',') : this.initialCluster();
   }
 
-  /** A client for harness work (admin calls, checks) with every member's endpoint. */
-  async client(endpoints = this.endpoints(), timeoutMs = 10_000): Promise<Client> {
-    return connect({ endpoints, timeoutMs, attemptTimeoutMs: 1000 });
-  }
-
-  /** Every member's status that answers (the admin client is remade when the membership changed). */
+  /** Every member's status that answers. */
   async status(): Promise<MemberStatusReport[]> {
-    const admin = await this.adminClient();
-    return admin.status();
-  }
-
-  private adminGeneration = -1;
-  async adminClient(): Promise<Client> {
-    if (!this.admin || this.adminGeneration !== this.generation) {
-      const old = this.admin;
-      this.admin = await this.client(this.endpoints(), 30_000);
-      this.adminGeneration = this.generation;
-      await old?.close();
-    }
-    return this.admin;
+    return (await this.admin.get()).status();
   }
 
   /** The member every serving member agrees leads, waiting up to `ms`; undefined if none by then. */
@@ -345,7 +327,7 @@ export class ProcessCluster {
   async add(learner = true): Promise<{ proc: Proc; started: boolean }> {
     const p = await this.newProc();
     p.joined = true;
-    const admin = await this.adminClient();
+    const admin = await this.admin.get();
     try {
       await admin.memberAdd({ name: p.name, peerUrl: p.peerUrl, clientUrl: p.clientUrl, learner });
     } catch (err) {
@@ -359,7 +341,7 @@ export class ProcessCluster {
 
   /** Removes member `p` from the cluster; it stops by itself (exit code 1), or is stopped. */
   async remove(p: Proc): Promise<void> {
-    const admin = await this.adminClient();
+    const admin = await this.admin.get();
     p.expectExit = true;
     await admin.memberRemove(p.id);
     p.state = 'removed';
@@ -376,7 +358,7 @@ export class ProcessCluster {
   /** Kills every process this cluster started (paused ones are continued so they can die). */
   async close(): Promise<void> {
     this.closed = true;
-    await this.admin?.close().catch(() => undefined);
+    await this.admin.close();
     for (const p of this.procs) {
       if (!p.child || p.child.exitCode !== null || p.child.signalCode !== null) continue;
       p.expectExit = true;
@@ -384,5 +366,69 @@ export class ProcessCluster {
       p.child.kill('SIGCONT');
     }
     await Promise.all(this.procs.map((p) => p.exited));
+  }
+}
+
+/** How long a client stays open after a newer one replaced it: its calls in flight end first. */
+const RETIRE_MS = 60_000;
+
+/**
+ * A client with every member's endpoint, made again when the membership changed (once, however
+ * many ask at the same time). A replaced client is closed once it has been retired a minute and
+ * `canClose` agrees (watches still read from it, say).
+ */
+export class MemberClient {
+  private current: { client: Client; generation: number } | undefined;
+  private making: { promise: Promise<Client>; generation: number } | undefined;
+  private retired: { client: Client; at: number }[] = [];
+  private closed = false;
+
+  constructor(
+    private readonly cluster: ProcessCluster,
+    private readonly options: Omit<ConnectOptions, 'endpoints'>,
+    private readonly canClose: (c: Client) => boolean = () => true,
+  ) {}
+
+  async get(): Promise<Client> {
+    this.sweep();
+    const generation = this.cluster.generation;
+    if (this.current?.generation === generation) return this.current.client;
+    if (this.making?.generation !== generation) {
+      const promise = connect({ ...this.options, endpoints: this.cluster.endpoints() });
+      this.making = { promise, generation };
+      promise.then(
+        (client) => {
+          if (this.closed) return void client.close();
+          if (this.current) this.retired.push({ client: this.current.client, at: Date.now() });
+          this.current = { client, generation };
+        },
+        () => undefined,
+      ).finally(() => {
+        if (this.making?.promise === promise) this.making = undefined;
+      });
+    }
+    try {
+      return await this.making.promise;
+    } catch (err) {
+      if (this.current) return this.current.client; // the old one may still reach someone
+      throw err;
+    }
+  }
+
+  private sweep(): void {
+    const now = Date.now();
+    this.retired = this.retired.filter((r) => {
+      if (now - r.at < RETIRE_MS || !this.canClose(r.client)) return true;
+      void r.client.close();
+      return false;
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.making?.promise.catch(() => undefined);
+    for (const c of [this.current?.client, ...this.retired.map((r) => r.client)]) await c?.close().catch(() => undefined);
+    this.current = undefined;
+    this.retired = [];
   }
 }

@@ -15,7 +15,7 @@ import {
 } from './checks.js';
 import { type FaultContext, family as familyNamed } from './families.js';
 import { Recorder, now } from './history.js';
-import { type ClusterSettings, ProcessCluster } from './members.js';
+import { type ClusterSettings, MemberClient, ProcessCluster } from './members.js';
 import { PeerFaults } from './peer-faults.js';
 import { type Epoch, Workload, type WorkloadOptions } from './workload.js';
 
@@ -97,8 +97,7 @@ class Run {
   private epochsUnchecked = 0;
   private faultCount = 0;
   private closing = false;
-  private checkClient: Client | undefined;
-  private checkGeneration = -1;
+  private readonly checkClient: MemberClient;
   private readonly log: (line: string) => void;
   private readonly electionMs = SETTINGS.tickMs * SETTINGS.electionTicks;
 
@@ -114,6 +113,7 @@ class Run {
     this.faults = new PeerFaults(mulberry32(options.seed * 31 + 7));
     this.cluster = new ProcessCluster(this.runDir, this.faults, SETTINGS, (e) => this.recorder.write({ t: 'member', at: now(), ...e }));
     this.workload = new Workload(this.cluster, this.recorder, { ...WORKLOAD, seed: options.seed });
+    this.checkClient = new MemberClient(this.cluster, { timeoutMs: 10_000, attemptTimeoutMs: 1000 });
   }
 
   private violation(category: Category, message: string, epoch?: number): void {
@@ -124,14 +124,8 @@ class Run {
     this.log(`VIOLATION ${category}${epoch === undefined ? '' : ` (epoch ${epoch})`}: ${message.split('\n')[0]}`);
   }
 
-  private async client(): Promise<Client> {
-    if (!this.checkClient || this.checkGeneration !== this.cluster.generation) {
-      const old = this.checkClient;
-      this.checkClient = await connect({ endpoints: this.cluster.endpoints(), timeoutMs: 10_000, attemptTimeoutMs: 1000 });
-      this.checkGeneration = this.cluster.generation;
-      await old?.close();
-    }
-    return this.checkClient;
+  private client(): Promise<Client> {
+    return this.checkClient.get();
   }
 
   /** Retries `f` (a call that needs the cluster) until it succeeds or `ms` pass. */
@@ -169,7 +163,7 @@ class Run {
       await closer.catch(() => undefined);
     } finally {
       await this.workload.close();
-      await this.checkClient?.close().catch(() => undefined);
+      await this.checkClient.close();
       await this.cluster.close();
       await this.faults.close();
       await this.checker.close();

@@ -10,12 +10,11 @@
  * - a prober: one put after another on its own key, short deadlines: when the cluster took writes.
  */
 import type { Client, ClientWatch } from '../../ts/client/index.js';
-import { connect } from '../../ts/client/index.js';
 import type { WatchResponse } from '../../ts/storage/watch.js';
 import { mulberry32 } from '../support/fixtures.js';
 import { LOOKING } from './checks.js';
 import { type Recorder, now } from './history.js';
-import type { ProcessCluster } from './members.js';
+import { MemberClient, type ProcessCluster } from './members.js';
 
 export type RawOp =
   | { kind: 'get'; key: string; value?: string | null; rev?: undefined }
@@ -30,6 +29,7 @@ export type Recorded = RawOp & { epoch: number; client: number; call: number; re
 
 export interface WatchLog {
   watcher: number;
+  client: Client;
   prevKv: boolean;
   watch: ClientWatch;
   responses: WatchResponse[];
@@ -124,8 +124,7 @@ export class Workload {
   private running: Promise<void>[] = [];
   private readonly watchesStarting = new Set<Promise<void>>();
   private epochTimer: NodeJS.Timeout | undefined;
-  private readonly clients = new Map<string, { client: Client; generation: number }>();
-  private readonly retired: Client[] = [];
+  private readonly clients = new Map<string, MemberClient>();
 
   constructor(
     private readonly cluster: ProcessCluster,
@@ -158,7 +157,7 @@ export class Workload {
 
   async close(): Promise<void> {
     for (const e of this.epochs) for (const w of e.watches) w.watch.cancel();
-    for (const c of [...this.clients.values()].map((x) => x.client).concat(this.retired)) await c.close().catch(() => undefined);
+    for (const c of this.clients.values()) await c.close();
     this.clients.clear();
   }
 
@@ -176,21 +175,18 @@ export class Workload {
   }
 
   /** A client per role, made again when the membership changed. */
-  async client(role: string, options: { watchKeepAliveMs?: number; timeoutMs?: number } = {}): Promise<Client> {
-    const have = this.clients.get(role);
-    if (have && have.generation === this.cluster.generation) return have.client;
-    try {
-      const client = await connect({
-        endpoints: this.cluster.endpoints(), timeoutMs: options.timeoutMs ?? 5000, attemptTimeoutMs: 1000,
+  client(role: string, options: { watchKeepAliveMs?: number; timeoutMs?: number } = {}): Promise<Client> {
+    let c = this.clients.get(role);
+    if (!c) {
+      // A watch client is closed only once no open epoch's watch reads from it.
+      const watching = (cl: Client) => this.epochs.some((e) => e.watches.some((w) => w.client === cl));
+      c = new MemberClient(this.cluster, {
+        timeoutMs: options.timeoutMs ?? 5000, attemptTimeoutMs: 1000,
         ...(options.watchKeepAliveMs ? { watchKeepAliveMs: options.watchKeepAliveMs } : {}),
-      });
-      if (have) this.retired.push(have.client); // its watches and calls in flight finish on their own
-      this.clients.set(role, { client, generation: this.cluster.generation });
-      return client;
-    } catch (err) {
-      if (have) return have.client;
-      throw err;
+      }, (cl) => !watching(cl));
+      this.clients.set(role, c);
     }
+    return c.get();
   }
 
   private noteRev(rev: number | undefined): void {
@@ -409,7 +405,7 @@ export class Workload {
     if (e.closed || this.stopped) return;
     const prevKv = i % 2 === 1;
     const watch = cl.watch(e.prefix, { prefix: true, startRevision: e.startRev, ...(prevKv ? { prevKv: true } : {}) });
-    const log: WatchLog = { watcher: i, prevKv, watch, responses: [], arrivals: [], reading: Promise.resolve() };
+    const log: WatchLog = { watcher: i, client: cl, prevKv, watch, responses: [], arrivals: [], reading: Promise.resolve() };
     log.reading = (async () => {
       for await (const r of watch) {
         log.responses.push(r);
