@@ -30,9 +30,11 @@ class Cluster {
   endpoints: string[] = [];
   private args: string[][] = [];
   private clients: Client[] = [];
+  private env: Record<string, string> = {};
 
-  static async start(n: number): Promise<Cluster> {
+  static async start(n: number, env: Record<string, string> = {}): Promise<Cluster> {
     const c = new Cluster();
+    c.env = env;
     const ports = await freePorts(2 * n);
     const names = Array.from({ length: n }, (_, i) => `p${i + 1}`);
     const initial = names.map((nm, i) => `${nm}=tcp://127.0.0.1:${ports[2 * i]}`).join(',');
@@ -51,7 +53,7 @@ class Cluster {
 
   spawn(i: number): void {
     const p = this.procs[i]!;
-    const child = spawn(process.execPath, this.args[i]!, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, this.args[i]!, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...this.env } });
     p.child = child;
     child.stdout!.on('data', (d: Buffer) => p.log.push(d.toString()));
     child.stderr!.on('data', (d: Buffer) => p.log.push(d.toString()));
@@ -277,5 +279,27 @@ describe('a cluster of axis serve processes', { timeout: 240_000 }, () => {
       assert.ok(sorted[i]!.from >= sorted[i - 1]!.to, 'tenures follow fencing order without overlap');
     }
     await c.leader();
+  });
+});
+
+describe('a member on a slow disk', { timeout: 120_000 }, () => {
+  it('stops cleanly on SIGTERM while a Ready takes longer than a second to write', async () => {
+    // Every flush waits 700 ms (AXIS_FSYNC_DELAY_MS): one Ready's journal record and commit take
+    // about 1.4 s. stop() used to close the store after waiting 1 s for the Ready in flight, and the
+    // Ready loop then failed on a closed store ("member-failed").
+    const c = await Cluster.start(1, { AXIS_FSYNC_DELAY_MS: '700' });
+    try {
+      await c.leader();
+      const cl = await c.client();
+      await cl.put('slow/0', 'v');
+      const pending = Array.from({ length: 5 }, (_, i) => cl.put(`slow/${i + 1}`, 'v').catch(() => undefined));
+      await new Promise((r) => setTimeout(r, 200)); // a Ready is being written
+      const log = () => c.procs[0]!.log.join('');
+      assert.equal(await c.kill(0, 'SIGTERM'), 0, log());
+      assert.ok(!log().includes('member-failed'), log());
+      await Promise.all(pending);
+    } finally {
+      await c.close();
+    }
   });
 });

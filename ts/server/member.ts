@@ -132,6 +132,8 @@ export class Member {
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
   private busy = false;
+  /** Resolved when the Ready loop in flight ends (stop() waits for it before closing the store). */
+  private idleWaiters: (() => void)[] = [];
   private scheduled = false;
   private earlyQueued = false;
   /** The store's applied index (what reads see). */
@@ -375,8 +377,9 @@ export class Member {
     this.rounds.clear();
     this.confirmed = [];
     await this.transport.close();
-    // Let a Ready in flight finish writing before the store closes.
-    for (let i = 0; i < 200 && this.busy; i++) await new Promise((r) => setTimeout(r, 5));
+    // Let a Ready in flight finish writing before the store closes: the loop stops after it (the
+    // member is halted), however long a slow disk makes it take.
+    if (this.busy) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
     await this.store.close();
   }
 
@@ -544,6 +547,7 @@ export class Member {
       this.die(err as Error);
     } finally {
       this.busy = false;
+      for (const resolve of this.idleWaiters.splice(0)) resolve();
     }
   };
 
