@@ -150,16 +150,21 @@ const partition: Family = {
   },
 };
 
-/** JS failpoints in ts/server (one-line calls) and the addon's. */
+/**
+ * JS failpoints in ts/server/member.ts (one-line calls; the `leader-` ones fire only while the
+ * member leads) and the addon's. A failpoint fires the first time the process reaches it, so a
+ * member is restarted with one armed; a `leader-` point waits until leadership is moved to it.
+ */
 export const FAILPOINTS = [
   'ready-before-persist', 'ready-after-persist', 'apply-before-reply',
+  'leader-before-persist', 'leader-after-persist', 'leader-apply-before-reply',
   'snapshot-install-before-rename', 'snapshot-install-after-rename',
   'wal-synced', 'commit-visible', 'compaction-step',
 ];
 
 const failpoint: Family = {
   name: 'failpoint',
-  what: `kill a member, restart it with AXIS_FAILPOINT armed (${FAILPOINTS.join(', ')}), let it crash there, restart it clean`,
+  what: `kill a member, restart it with AXIS_FAILPOINT armed (${FAILPOINTS.join(', ')}), let it crash there (a leader- point once leadership is moved to it), restart it clean`,
   members: 3,
   async cycle(ctx) {
     const { leader, followers } = await roles(ctx);
@@ -175,7 +180,15 @@ const failpoint: Family = {
     }
     await ctx.cluster.restart(target, { AXIS_FAILPOINT: point });
     if (point === 'compaction-step') await ctx.compact().catch(() => undefined);
-    const fired = await Promise.race([target.exited!.then(() => true), ctx.sleep(8000).then(() => false)]);
+    const exited = target.exited!.then(() => true);
+    if (point.startsWith('leader-')) {
+      // Leadership moves to it once it has caught up (a transfer to a lagging member waits for it).
+      for (let i = 0; i < 20 && target.state === 'up'; i++) {
+        if (await Promise.race([exited, ctx.admin().then((a) => a.moveLeader(target.id)).then(() => false, () => false)])) break;
+        await ctx.sleep(500);
+      }
+    }
+    const fired = await Promise.race([exited, ctx.sleep(8000).then(() => false)]);
     ctx.inject(`failpoint ${point}${fired ? '' : ' (not reached)'}`, { member: target.name, fired });
     if (!fired) await ctx.cluster.kill(target);
     await restartAll(ctx, [target]);

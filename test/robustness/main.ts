@@ -8,7 +8,8 @@
  *   --members N             cluster size instead of the family's (3, or 5 for partition)
  *   --out DIR               where run directories go (default: $TMPDIR/axis-robustness)
  *   --keep-data             keep the members' data directories of runs that found nothing
- *   --recheck FILE          check a run's history file again (linearizability, revision order) and say what failed
+ *   --recheck FILE          check a run's history file again (linearizability, revision order) and say what
+ *                           failed, with the checker's witness; --epoch N: that epoch only
  *
  * Exit code 1 when a correctness check failed (availability beyond its bound is reported, not failed).
  */

@@ -568,7 +568,7 @@ export class Member {
     // OS crash. Such commits need one fdatasync instead of two.
     const hs = rd.hardState;
     const lazy = rd.entries.length === 0 && !rd.snapshot && (!hs || (hs.term === this.durableHs.term && hs.vote === this.durableHs.vote));
-    failpoint('ready-before-persist');
+    failpoint(this.leading ? 'leader-before-persist' : 'ready-before-persist');
     const persisting = hs || rd.entries.length > 0 || rd.snapshot
       ? this.metrics.timed(this.metrics.persistDuration, this.storage.persist({ hardState: hs, entries: rd.entries, snapshot: rd.snapshot, lazy }))
       : undefined;
@@ -577,7 +577,7 @@ export class Member {
     this.metrics.proposalsCommitted.inc(rd.committedEntries.length);
     const applying = rd.committedEntries.length > 0 ? this.apply(rd.committedEntries) : undefined;
     if (persisting) await persisting;
-    failpoint('ready-after-persist');
+    failpoint(this.leading ? 'leader-after-persist' : 'ready-after-persist');
     this.send(rd.messagesAfterPersist);
     if (applying) await applying;
     for (const rs of rd.readStates) {
@@ -697,7 +697,7 @@ export class Member {
       this.confWaiters.get(c.index)?.resolve();
       this.confWaiters.delete(c.index);
     }
-    failpoint('apply-before-reply');
+    failpoint(this.leading ? 'leader-apply-before-reply' : 'apply-before-reply');
     if (confApplied.length > 0) this.peersChanged();
     await this.maybeCompact();
     for (let i = 0; i < keys.length; i++) {
