@@ -216,16 +216,20 @@ export function leaseCheck(l: LeaseRec): string[] {
 }
 
 /**
- * How late an abandoned lease was seen gone: after its last renewal's return plus its TTL, less
- * the time meanwhile that the prober's writes failed (no leader: clients could not renew, and the
- * lessor may wait). Undefined when it did not apply.
+ * How late an abandoned lease went: from its last renewal's return plus its TTL until its key's
+ * deletion was applied (the first prober write with a higher revision returned by then; else when
+ * its holder saw it gone), less the time meanwhile that the prober's writes failed (no leader:
+ * nobody could renew, and a new leader gives every lease an election timeout). Undefined when it
+ * does not apply.
  */
 export function leaseLateness(l: LeaseRec, probes: Probe[]): number | undefined {
   if (l.revoke !== undefined || l.put?.ok !== true) return undefined;
   // Only while its holder was looking (the run's final look comes late, and says only that it went).
-  const gone = l.seen.find((s) => !s.present && s.how === LOOKING)?.at;
+  const seen = l.seen.find((s) => !s.present && s.how === LOOKING)?.at;
   const last = l.renewals.filter((r) => r.result === 'ok').at(-1);
-  if (gone === undefined || !last) return undefined;
+  if (seen === undefined || !last) return undefined;
+  const after = l.goneRev === undefined ? undefined : probes.find((p) => p.rev !== undefined && p.rev > l.goneRev! && p.ret > last.ret);
+  const gone = Math.min(seen, after?.ret ?? Infinity);
   const due = last.ret + l.ttlMs;
   let down = 0;
   for (const p of probes) if (!p.ok && p.ret > last.ret && p.call < gone) down += Math.min(p.ret, gone) - Math.max(p.call, last.ret);

@@ -8,6 +8,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { type Client, connect } from '../../ts/client/index.js';
+import { isAxisError } from '../../ts/errors/index.js';
 import { mulberry32 } from '../support/fixtures.js';
 import {
   CLOSING_CLIENT, CORRECTNESS, type Category, LinearizabilityChecker, type Violation,
@@ -204,7 +205,15 @@ class Run {
     const ctx = this.context();
     let lastHash = now();
     while (now() < until) {
-      await this.fam.cycle(ctx);
+      try {
+        await this.fam.cycle(ctx);
+      } catch (err) {
+        // The cluster refused or timed out a call the fault needed (a member change under load):
+        // noted, and the run goes on. Anything else is the harness's own failure.
+        if (!isAxisError(err)) throw err;
+        ctx.note({ event: 'fault-call-failed', error: `${err.code}: ${err.message}` });
+        this.log(`a call the fault needed failed: ${err.code}: ${err.message}`);
+      }
       await this.measureRecovery('after the fault healed');
       // Quiet time: the workload runs without faults for a moment.
       await sleep(1000 + ctx.rand() * 2000);

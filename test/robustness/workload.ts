@@ -84,12 +84,16 @@ export interface LeaseRec {
   /** Linearizable observations of its key: present (at the read's call) or absent (at its return). */
   seen: { at: number; present: boolean; how: string }[];
   abandonedAt?: number;
+  /** The revision that deleted its key (read from the key's history once it was seen gone). */
+  goneRev?: number;
 }
 
 export interface Probe {
   call: number;
   ret: number;
   ok: boolean;
+  /** The revision of its write, when it succeeded. */
+  rev?: number;
 }
 
 export interface WorkloadOptions {
@@ -374,7 +378,13 @@ export class Workload {
     // Abandoned: it must expire. Look until it did (the run's end looks again).
     const until = now() + rec.ttlMs + 20_000;
     while (!this.stopped && now() < until) {
-      if ((await this.observe(cl, rec, LOOKING)) === false) return;
+      if ((await this.observe(cl, rec, LOOKING)) === false) {
+        // When it went: the revision of its deletion (the prober's writes date it).
+        const events = await cl.history(rec.key).catch(() => []);
+        const gone = events.find((ev) => ev.type === 'delete');
+        if (gone) rec.goneRev = gone.kv.modRevision;
+        return;
+      }
       await sleep(250);
     }
   }
@@ -435,14 +445,15 @@ export class Workload {
         continue;
       }
       const call = now();
-      let ok = true;
+      let rev: number | undefined;
       try {
-        this.noteRev((await cl.put('probe', String(++n))).revision);
+        rev = (await cl.put('probe', String(++n))).revision;
+        this.noteRev(rev);
       } catch {
-        ok = false;
+        rev = undefined;
       }
-      this.probes.push({ call, ret: now(), ok });
-      await sleep(ok ? 50 : 10);
+      this.probes.push({ call, ret: now(), ok: rev !== undefined, ...(rev === undefined ? {} : { rev }) });
+      await sleep(rev !== undefined ? 50 : 10);
     }
   }
 
