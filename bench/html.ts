@@ -187,6 +187,12 @@ function floorChart(floor: FloorReport | undefined, rep: WorkloadsReport | undef
     { name: 'one fdatasync (p50)', us: floor.fdatasync.latency.p50, color: '#444' },
     { name: 'ZeroMQ loopback round trip (p50)', us: floor.zmqRoundTrip.latency.p50, color: '#888' },
   ];
+  const pr = floor.zmqProcessRoundTrip?.latency.p50;
+  if (pr !== undefined) {
+    bars.push({ name: 'the same between two processes (p50)', us: pr, color: '#888' });
+    bars.push({ name: '3-member put floor: 2 such round trips + 1 fdatasync', us: 2 * pr + floor.fdatasync.latency.p50, color: '#666' });
+  }
+  const floorBars = bars.length;
   for (const id of SYSTEM_IDS) {
     const r = rep && findResult(rep, 'put-1', id);
     if (r?.latency) bars.push({ name: `${SYSTEM_LABELS[id]}: sequential durable put p50`, us: r.latency.p50, color: COLORS[id] });
@@ -200,12 +206,12 @@ function floorChart(floor: FloorReport | undefined, rep: WorkloadsReport | undef
   const parts = bars.map((b, i) => {
     const y = 10 + i * rowH;
     const w = Math.max(1, (b.us / max) * pw);
-    return `<text x="${l - 8}" y="${y + 15}" text-anchor="end">${esc(b.name)}</text><rect x="${l}" y="${y + 3}" width="${w.toFixed(1)}" height="${rowH - 8}" fill="${b.color}"/><text x="${(l + w + 4).toFixed(1)}" y="${y + 15}">${esc(fmtUs(b.us))}${i >= 2 ? ` = ${(b.us / fs).toFixed(1)}× fdatasync` : ''}</text>`;
+    return `<text x="${l - 8}" y="${y + 15}" text-anchor="end">${esc(b.name)}</text><rect x="${l}" y="${y + 3}" width="${w.toFixed(1)}" height="${rowH - 8}" fill="${b.color}"/><text x="${(l + w + 4).toFixed(1)}" y="${y + 15}">${esc(fmtUs(b.us))}${i >= floorBars ? ` = ${(b.us / fs).toFixed(1)}× fdatasync` : ''}</text>`;
   });
   const fx = l + (fs / max) * pw;
   const H = 20 + bars.length * rowH;
   parts.push(`<line x1="${fx.toFixed(1)}" x2="${fx.toFixed(1)}" y1="4" y2="${H - 4}" stroke="#444" stroke-dasharray="3 3"/>`);
-  return `<figure><figcaption>the physical floor and durable write latency</figcaption><svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" font-family="sans-serif" font-size="11">${parts.join('')}</svg><p class="note">${esc(floor.fdatasync.what)}. ${esc(floor.zmqRoundTrip.what)}.</p></figure>`;
+  return `<figure><figcaption>the physical floor and durable write latency</figcaption><svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" font-family="sans-serif" font-size="11">${parts.join('')}</svg><p class="note">${esc(floor.fdatasync.what)}. ${esc(floor.zmqRoundTrip.what)}.${floor.zmqProcessRoundTrip ? ` ${esc(floor.zmqProcessRoundTrip.what)}.` : ''}</p></figure>`;
 }
 
 function rowsTable(rows: Row[]): string {

@@ -393,6 +393,20 @@ function floorRows(state: RunState): Row[] {
     row({ id: 'F2', figure: 'floor', unit: 'ms', title: 'floor: ZeroMQ loopback round trip, p50', axis: f.zmqRoundTrip.latency.p50 / 1000, method: `${f.zmqRoundTrip.what}; p99 ${fmtUs(f.zmqRoundTrip.latency.p99)}` }),
   ];
   const w = state.workloads;
+  const pr = f.zmqProcessRoundTrip?.latency;
+  if (pr) {
+    rows.push(row({ id: 'F2b', figure: 'floor', unit: 'ms', title: '  ZeroMQ loopback round trip between two processes, p50', axis: pr.p50 / 1000, method: `${f.zmqProcessRoundTrip!.what}; p99 ${fmtUs(pr.p99)}` }));
+    // A put on 3 members: client → leader → a follower, whose fdatasync it waits for, and back.
+    const put3 = (2 * pr.p50 + fs.p50) / 1000;
+    rows.push(row({ id: 'F2c', figure: 'floor', unit: 'ms', title: '  floor of a 3-member put: two round trips between processes + one fdatasync', axis: put3, method: 'client ↔ leader and leader ↔ a follower (F2b each) around the follower\'s fdatasync (F1); the leader\'s own fdatasync overlaps the follower\'s. No processing counted' }));
+    const etcd = w && findResult(w, 'put-1', 'etcd-3');
+    if (etcd?.latency) {
+      rows.push(row({
+        id: 'F2d', figure: 'floor', unit: 'ms', title: '  E2\'s target (0.5 × etcd\'s sequential put p50) vs that floor', axis: (0.5 * etcd.latency.p50) / 1000, baseline: put3, baselineLabel: 'F2c',
+        method: 'a ratio under 1 means the target is faster than two round trips between processes and one fdatasync, with no work done',
+      }));
+    }
+  }
   const systems: [SystemId, string][] = [['axis-embedded', 'F3'], ['axis-1', 'F4'], ['axis-3', 'F5'], ['etcd-3', 'F6']];
   for (const [id, n] of systems) {
     const r = w && findResult(w, 'put-1', id);
