@@ -76,11 +76,16 @@ for await (const [id, msg] of router) await router.send([id, msg]);
 async function echoProcess(endpoint: string): Promise<{ stop: () => Promise<void> }> {
   const child = spawn(process.execPath, ['--input-type=module', '-e', ECHO_SOURCE, endpoint, import.meta.resolve('zeromq')], { stdio: ['pipe', 'pipe', 'inherit'] });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('the echo process did not start within 10 s')), 10_000);
-    child.stdout!.once('data', () => { clearTimeout(timer); resolve(); });
-    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`the echo process exited (${code})`)); });
-  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('the echo process did not start within 10 s')), 10_000);
+      child.stdout!.once('data', () => { clearTimeout(timer); resolve(); });
+      child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`the echo process exited (${code})`)); });
+    });
+  } catch (err) {
+    child.kill('SIGKILL');
+    throw err;
+  }
   return {
     stop: async () => {
       child.stdin!.end();
