@@ -241,7 +241,7 @@ interface Sys {
 export function parsePerfTrace(text: string): Sys[] {
   const out: Sys[] = [];
   const pending = new Map<number, { t: number; sys: string; fd: number }>();
-  const lineRe = /^\s*([\d.]+) \(\s*([\d.]+)?\s*ms\): (.+)\/(\d+)\s+(\.\.\. \[continued\]: )?(\w+)\((.*?)\)\)?\s*(?:= (-?\d+))?\s*(\.\.\.)?\s*$/;
+  const lineRe = /^\s*([\d.]+) \(\s*(?:([\d.]+) ms)?\s*\): (.+)\/(\d+)\s+(\.\.\. \[continued\]: )?(\w+)\((.*?)\)\)?\s*(?:= (-?\d+))?\s*(\.\.\.)?\s*$/;
   for (const line of text.split('\n')) {
     const m = lineRe.exec(line);
     if (!m) continue;
