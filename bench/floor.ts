@@ -143,6 +143,12 @@ async function zmqRoundTrip(n: number, otherProcess = false): Promise<FloorMeasu
   }
 }
 
+/** The floor of a put on 3 members, µs: two round trips between processes (client ↔ leader, leader ↔ a follower) around one fdatasync. */
+export function threeMemberPutFloor(f: FloorReport): number | undefined {
+  const rt = f.zmqProcessRoundTrip?.latency.p50;
+  return rt === undefined ? undefined : 2 * rt + f.fdatasync.latency.p50;
+}
+
 export async function measureFloor(cfg: FloorConfig, scratch: Scratch): Promise<FloorReport> {
   const dir = scratch.dir('floor');
   try {

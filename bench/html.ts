@@ -4,7 +4,7 @@
  * the in-flight sweep as throughput against p99 per system, the stored-history sweep and the
  * physical floor.
  */
-import type { FloorReport } from './floor.js';
+import { threeMemberPutFloor, type FloorReport } from './floor.js';
 import type { HistoryReport } from './history.js';
 import { formatUs as fmtUs, formatValue, type Machine, type Row } from './report.js';
 import { SYSTEM_IDS, SYSTEM_LABELS, type SystemId } from './systems.js';
@@ -190,7 +190,7 @@ function floorChart(floor: FloorReport | undefined, rep: WorkloadsReport | undef
   const pr = floor.zmqProcessRoundTrip?.latency.p50;
   if (pr !== undefined) {
     bars.push({ name: 'the same between two processes (p50)', us: pr, color: '#888' });
-    bars.push({ name: '3-member put floor: 2 such round trips + 1 fdatasync', us: 2 * pr + floor.fdatasync.latency.p50, color: '#666' });
+    bars.push({ name: '3-member put floor: 2 such round trips + 1 fdatasync', us: threeMemberPutFloor(floor)!, color: '#666' });
   }
   const floorBars = bars.length;
   for (const id of SYSTEM_IDS) {

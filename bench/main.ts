@@ -31,7 +31,7 @@ import {
 } from './cluster.js';
 import { killChildren } from './children.js';
 import { Embedded, FIGURES, sinkValue, type FigureName } from './embedded.js';
-import { measureFloor, type FloorReport } from './floor.js';
+import { measureFloor, threeMemberPutFloor, type FloorReport } from './floor.js';
 import { historyRows, historySweep, type HistoryReport } from './history.js';
 import { renderHtml, reportTitle } from './html.js';
 import { Progress } from './progress.js';
@@ -396,8 +396,7 @@ function floorRows(state: RunState): Row[] {
   const pr = f.zmqProcessRoundTrip?.latency;
   if (pr) {
     rows.push(row({ id: 'F2b', figure: 'floor', unit: 'ms', title: '  ZeroMQ loopback round trip between two processes, p50', axis: pr.p50 / 1000, method: `${f.zmqProcessRoundTrip!.what}; p99 ${fmtUs(pr.p99)}` }));
-    // A put on 3 members: client → leader → a follower, whose fdatasync it waits for, and back.
-    const put3 = (2 * pr.p50 + fs.p50) / 1000;
+    const put3 = threeMemberPutFloor(f)! / 1000;
     rows.push(row({ id: 'F2c', figure: 'floor', unit: 'ms', title: '  floor of a 3-member put: two round trips between processes + one fdatasync', axis: put3, method: 'client ↔ leader and leader ↔ a follower (F2b each) around the follower\'s fdatasync (F1); the leader\'s own fdatasync overlaps the follower\'s. No processing counted' }));
     const etcd = w && findResult(w, 'put-1', 'etcd-3');
     if (etcd?.latency) {
